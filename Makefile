@@ -1,0 +1,66 @@
+# KubeDevAIOps build, generation and test entry points. `make help` lists them.
+SHELL := /usr/bin/env bash
+.SHELLFLAGS := -eu -o pipefail -c
+
+GO       ?= go
+ROOT     := $(abspath .)
+BIN      := $(ROOT)/bin
+TOOLBIN  := $(BIN)/tools
+TESTBIN  := $(BIN)/testbin
+COMMIT   := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+VERSION  ?= v0.1.0-dev
+LDFLAGS  := -X main.commit=$(COMMIT) -X main.version=$(VERSION)
+# Generated files, checked for staleness by `make test`.
+GENERATED := api proto charts/kubedevaiops-agent/crds
+
+export TESTBIN
+
+.PHONY: help build test testbin generate check-generated lint bench demo tools clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+build: ## build bin/kubedevaiops-hub, bin/kubedevaiops-agent and bin/kubectl-aiops
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/kubedevaiops-hub ./hub
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/kubedevaiops-agent ./spoke
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/kubectl-aiops ./tools/kubectl-aiops
+
+testbin: ## build the pinned test binaries (apiserver, controller-manager, scheduler, etcd, kwok, vault) into bin/testbin
+	tools/testbin/build.sh all
+
+tools: ## build the pinned code generators into bin/tools
+	cd tools/codegen && $(GO) build -o $(TOOLBIN)/ sigs.k8s.io/controller-tools/cmd/controller-gen \
+		google.golang.org/protobuf/cmd/protoc-gen-go google.golang.org/grpc/cmd/protoc-gen-go-grpc
+	cd tools/codegen/buf && $(GO) build -o $(TOOLBIN)/ github.com/bufbuild/buf/cmd/buf
+
+generate: tools ## regenerate deep-copy code, CRDs and protobuf/gRPC code
+	$(TOOLBIN)/controller-gen object paths=./api/...
+	$(TOOLBIN)/controller-gen crd paths=./api/... output:crd:artifacts:config=api/crds/bases
+	rm -rf charts/kubedevaiops-agent/crds && mkdir -p charts/kubedevaiops-agent/crds
+	cp api/crds/bases/*.yaml charts/kubedevaiops-agent/crds/
+	cd proto && PATH=$(TOOLBIN):$$PATH $(TOOLBIN)/buf generate
+
+check-generated: generate ## fail when committed generated code differs from what `make generate` makes
+	@if [ -n "$$(git status --porcelain -- $(GENERATED))" ]; then \
+		echo "generated code is stale; run 'make generate' and commit the result:"; \
+		git status --porcelain -- $(GENERATED); git diff --stat -- $(GENERATED); exit 1; fi
+
+lint: tools ## gofmt, go vet and buf lint
+	cd proto && $(TOOLBIN)/buf lint
+	@bad=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$bad" ]; then echo "gofmt needed:"; echo "$$bad"; exit 1; fi
+	$(GO) vet ./...
+
+test: lint check-generated testbin ## everything CI checks: lint, generated code, test binaries, all tests
+	$(GO) test -count=1 -timeout 20m ./...
+	tools/testbin/leftovers.sh
+
+bench: testbin ## run the benchmarks
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+demo: build ## the main job; for now it says what it will do once the hub exists
+	@$(BIN)/kubedevaiops-hub --version
+	@echo "make demo will start a single-member hub (--dev), two simulated clusters with agents,"
+	@echo "register them and roll out a sample AIOpsPolicy. The hub is not built yet (issue 3)."
+
+clean: ## remove built binaries (keeps bin/testbin, which is slow to rebuild)
+	rm -rf $(BIN)/kubedevaiops-hub $(BIN)/kubedevaiops-agent $(BIN)/kubectl-aiops $(TOOLBIN)
