@@ -192,6 +192,9 @@ func (c *Cluster) start(ctx context.Context, opts ClusterOptions) error {
 	api, err := c.run(binAPIServer, bins[binAPIServer], []string{
 		"--etcd-servers=" + etcdURL,
 		"--bind-address=127.0.0.1", "--advertise-address=127.0.0.1",
+		// The endpoint reconciler refuses a loopback address, and nothing in a test bed reaches
+		// the apiserver through the in-cluster kubernetes Service.
+		"--endpoint-reconciler-type=none",
 		"--secure-port=" + strconv.Itoa(apiPort),
 		"--tls-cert-file=" + c.path(fileServingCert), "--tls-private-key-file=" + c.path(fileServingKey),
 		"--client-ca-file=" + c.path(fileCA),
@@ -250,7 +253,7 @@ func (c *Cluster) start(ctx context.Context, opts ClusterOptions) error {
 		"--service-account-private-key-file=" + c.path(fileSAPrivate),
 		"--root-ca-file=" + c.path(fileCA),
 		"--service-cluster-ip-range=" + serviceCIDR,
-		"--controllers=*,-nodeipam,-cloud-node-lifecycle,-service-lb-controller,-node-route-controller",
+		"--controllers=*,-nodeipam", // no pod CIDRs: kwok assigns pod IPs itself
 		"--v=1",
 	}, nil)
 	if err != nil {
