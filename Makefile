@@ -9,6 +9,7 @@ TOOLBIN  := $(BIN)/tools
 TESTBIN  := $(BIN)/testbin
 COMMIT   := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 VERSION  ?= v0.1.0-dev
+BENCHTIME ?= 3x
 LDFLAGS  := -X main.commit=$(COMMIT) -X main.version=$(VERSION)
 # Generated files, checked for staleness by `make test`.
 GENERATED := api proto charts/kubedevaiops-agent/crds
@@ -54,8 +55,9 @@ test: lint check-generated testbin ## everything CI checks: lint, generated code
 	$(GO) test -count=1 -timeout 20m ./...
 	tools/testbin/leftovers.sh
 
-bench: testbin ## run the benchmarks
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+bench: testbin ## run the benchmarks (only the packages that have some, so no suite starts its test bed for nothing)
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime=$(BENCHTIME) \
+		$$(grep -rl --include='*_test.go' '^func Benchmark' hub spoke api proto test tools | xargs -n1 dirname | sort -u | sed 's|^|./|')
 
 demo: build ## the main job; for now it says what it will do once the hub exists
 	@$(BIN)/kubedevaiops-hub --version
