@@ -36,7 +36,7 @@ tools: ## build the pinned code generators into bin/tools
 
 generate: tools ## regenerate deep-copy code, CRDs and protobuf/gRPC code
 	$(TOOLBIN)/controller-gen object paths=./api/...
-	$(TOOLBIN)/controller-gen crd paths=./api/... output:crd:artifacts:config=api/crds/bases
+	$(TOOLBIN)/controller-gen crd paths=./api/v1alpha1/... output:crd:artifacts:config=api/crds/bases
 	rm -rf charts/kubedevaiops-agent/crds && mkdir -p charts/kubedevaiops-agent/crds
 	cp api/crds/bases/*.yaml charts/kubedevaiops-agent/crds/
 	cd proto && PATH=$(TOOLBIN):$$PATH $(TOOLBIN)/buf generate
