@@ -1,10 +1,14 @@
-// Command kubedevaiops-hub is the fleet's Raft-replicated control plane. At this stage it
-// only reports its version; the store, registration and streaming land in later steps.
+// Command kubedevaiops-hub is the fleet's Raft-replicated control plane. One process is one hub
+// member; 1, 3 or 5 members form a hub. This package holds flags and wiring only.
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
+	"os/signal"
+	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 )
@@ -16,18 +20,64 @@ var (
 )
 
 func main() {
-	root := &cobra.Command{
-		Use:     "kubedevaiops-hub",
-		Short:   "KubeDevAIOps hub: the fleet's replicated control plane",
-		Long:    "kubedevaiops-hub holds the fleet's registry, policies, plans, approvals, audit log and\nlearned knowledge, replicated with Raft across 1, 3 or 5 members.",
-		Version: fmt.Sprintf("%s (commit %s)", version, commit),
-		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return cmd.Help()
-		},
-		SilenceUsage: true,
-	}
-	if err := root.Execute(); err != nil {
+	if err := newRootCommand().Execute(); err != nil {
 		os.Exit(1)
 	}
+}
+
+func newRootCommand() *cobra.Command {
+	var (
+		opts       memberOptions
+		configFile string
+	)
+	root := &cobra.Command{
+		Use:   "kubedevaiops-hub",
+		Short: "KubeDevAIOps hub: the fleet's replicated control plane",
+		Long: `kubedevaiops-hub runs one member of the hub, which replicates the fleet's registry, policies,
+plans, approvals, audit log and learned knowledge with Raft across 1, 3 or 5 members.
+
+Start the first member with --bootstrap, the others with --join pointing at any member's
+gRPC address. Every member needs a member certificate from the hub CA (see "ca"), or use --dev
+for a single throw-away member with generated certificates.`,
+		Version:      fmt.Sprintf("%s (commit %s)", version, commit),
+		Args:         cobra.NoArgs,
+		SilenceUsage: true,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if configFile != "" {
+				if err := applyConfigFile(cmd.Flags(), configFile); err != nil {
+					return err
+				}
+			}
+			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			return runMember(ctx, opts, cmd.OutOrStdout())
+		},
+	}
+	f := root.Flags()
+	f.StringVar(&configFile, "config", "", "YAML file of settings keyed by flag name; flags on the command line win")
+	host, _ := os.Hostname()
+	f.StringVar(&opts.ID, "id", host, "this member's id; must match the id in its member certificate")
+	f.StringVar(&opts.DataDir, "data-dir", "", "directory for the Raft log, snapshots and stable state (required unless --dev)")
+	f.StringVar(&opts.RaftAddr, "raft-addr", "127.0.0.1:7400", "address the Raft transport listens on")
+	f.StringVar(&opts.RaftAdvertise, "raft-advertise", "", "address other members reach the Raft transport at (default: --raft-addr)")
+	f.StringVar(&opts.GRPCAddr, "grpc-addr", "127.0.0.1:7401", "address the gRPC API (admin, spokes, members) listens on")
+	f.StringVar(&opts.GRPCAdvertise, "grpc-advertise", "", "address others reach the gRPC API at (default: --grpc-addr)")
+	f.StringVar(&opts.Join, "join", "", "gRPC address of any member of an existing hub to join")
+	f.BoolVar(&opts.Bootstrap, "bootstrap", false, "form a new hub with this member as its first voter (ignored once the data dir has state)")
+	f.StringVar(&opts.TLSCert, "tls-cert", "", "this member's certificate (PEM), issued by the hub CA")
+	f.StringVar(&opts.TLSKey, "tls-key", "", "this member's private key (PEM)")
+	f.StringVar(&opts.CACert, "ca-cert", "", "the hub CA certificate (PEM)")
+	f.StringVar(&opts.CAKey, "ca-key", "", "the hub CA private key (PEM); members sign cluster certificates with it")
+	f.BoolVar(&opts.Dev, "dev", false, "start a single throw-away member in a temp dir with generated certificates")
+	f.Uint64Var(&opts.SnapshotThreshold, "snapshot-threshold", 8192, "log entries between snapshots (log compaction)")
+	f.DurationVar(&opts.SnapshotInterval, "snapshot-interval", 2*time.Minute, "how often Raft checks whether a snapshot is due")
+	f.Uint64Var(&opts.TrailingLogs, "trailing-logs", 10240, "log entries kept after a snapshot for followers that lag")
+	f.DurationVar(&opts.DeadMemberTimeout, "dead-member-timeout", 0, "remove a voter unreachable this long, never below 3 voters (0: never)")
+	f.DurationVar(&opts.HoldTimeout, "hold-timeout", 5*time.Second, "how long a write or linearizable read waits for a leader")
+	f.BoolVar(&opts.FastRaft, "fast-raft", false, "short Raft timers, for tests on one machine")
+	_ = f.MarkHidden("fast-raft")
+	f.StringVar(&opts.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
+
+	root.AddCommand(newCACommand())
+	return root
 }

@@ -207,8 +207,8 @@ type Resource struct {
 	// Opaque version of the stored object. Echo it on writes for optimistic concurrency:
 	// a write naming a stale version fails with ABORTED.
 	ResourceVersion string `protobuf:"bytes,4,opt,name=resource_version,json=resourceVersion,proto3" json:"resource_version,omitempty"`
-	// Raft log index of the write that produced this version; lets clients order reads
-	// and wait for a later state.
+	// Store index of the write that produced this version (the hub's monotonically
+	// increasing change counter); lets clients order reads and wait for a later state.
 	Index uint64 `protobuf:"varint,5,opt,name=index,proto3" json:"index,omitempty"`
 	// The full object as JSON (apiVersion, kind, metadata, spec, status).
 	ObjectJson    []byte `protobuf:"bytes,6,opt,name=object_json,json=objectJson,proto3" json:"object_json,omitempty"`

@@ -25,6 +25,55 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// ReadConsistency chooses between a linearizable read and a fast, possibly stale one.
+type ReadConsistency int32
+
+const (
+	// Linearizable: the answer reflects every write acknowledged before the call.
+	ReadConsistency_READ_CONSISTENCY_UNSPECIFIED ReadConsistency = 0
+	// Stale: served from the called member's state, which may trail the leader.
+	ReadConsistency_READ_CONSISTENCY_STALE ReadConsistency = 1
+)
+
+// Enum value maps for ReadConsistency.
+var (
+	ReadConsistency_name = map[int32]string{
+		0: "READ_CONSISTENCY_UNSPECIFIED",
+		1: "READ_CONSISTENCY_STALE",
+	}
+	ReadConsistency_value = map[string]int32{
+		"READ_CONSISTENCY_UNSPECIFIED": 0,
+		"READ_CONSISTENCY_STALE":       1,
+	}
+)
+
+func (x ReadConsistency) Enum() *ReadConsistency {
+	p := new(ReadConsistency)
+	*p = x
+	return p
+}
+
+func (x ReadConsistency) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ReadConsistency) Descriptor() protoreflect.EnumDescriptor {
+	return file_fleet_v1_fleet_proto_enumTypes[0].Descriptor()
+}
+
+func (ReadConsistency) Type() protoreflect.EnumType {
+	return &file_fleet_v1_fleet_proto_enumTypes[0]
+}
+
+func (x ReadConsistency) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ReadConsistency.Descriptor instead.
+func (ReadConsistency) EnumDescriptor() ([]byte, []int) {
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{0}
+}
+
 // ListClustersRequest filters and pages ManagedClusters.
 type ListClustersRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -37,7 +86,9 @@ type ListClustersRequest struct {
 	// Only clusters in this ManagedClusterSet, when set.
 	ClusterSet string `protobuf:"bytes,4,opt,name=cluster_set,json=clusterSet,proto3" json:"cluster_set,omitempty"`
 	// Only clusters not yet accepted.
-	PendingOnly   bool `protobuf:"varint,5,opt,name=pending_only,json=pendingOnly,proto3" json:"pending_only,omitempty"`
+	PendingOnly bool `protobuf:"varint,5,opt,name=pending_only,json=pendingOnly,proto3" json:"pending_only,omitempty"`
+	// How fresh the answer must be; linearizable unless stale is asked for.
+	Consistency   ReadConsistency `protobuf:"varint,6,opt,name=consistency,proto3,enum=kubedevaiops.fleet.v1.ReadConsistency" json:"consistency,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -107,6 +158,13 @@ func (x *ListClustersRequest) GetPendingOnly() bool {
 	return false
 }
 
+func (x *ListClustersRequest) GetConsistency() ReadConsistency {
+	if x != nil {
+		return x.Consistency
+	}
+	return ReadConsistency_READ_CONSISTENCY_UNSPECIFIED
+}
+
 // ListClustersResponse is one page of ManagedClusters.
 type ListClustersResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -166,7 +224,9 @@ func (x *ListClustersResponse) GetNextPageToken() string {
 type GetClusterRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Cluster name.
-	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// How fresh the answer must be; linearizable unless stale is asked for.
+	Consistency   ReadConsistency `protobuf:"varint,2,opt,name=consistency,proto3,enum=kubedevaiops.fleet.v1.ReadConsistency" json:"consistency,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -206,6 +266,13 @@ func (x *GetClusterRequest) GetName() string {
 		return x.Name
 	}
 	return ""
+}
+
+func (x *GetClusterRequest) GetConsistency() ReadConsistency {
+	if x != nil {
+		return x.Consistency
+	}
+	return ReadConsistency_READ_CONSISTENCY_UNSPECIFIED
 }
 
 // GetClusterResponse carries the ManagedCluster.
@@ -884,8 +951,10 @@ type ListTokensRequest struct {
 	PageToken string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	// Include revoked and expired tokens.
 	IncludeInactive bool `protobuf:"varint,3,opt,name=include_inactive,json=includeInactive,proto3" json:"include_inactive,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// How fresh the answer must be; linearizable unless stale is asked for.
+	Consistency   ReadConsistency `protobuf:"varint,4,opt,name=consistency,proto3,enum=kubedevaiops.fleet.v1.ReadConsistency" json:"consistency,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListTokensRequest) Reset() {
@@ -937,6 +1006,13 @@ func (x *ListTokensRequest) GetIncludeInactive() bool {
 		return x.IncludeInactive
 	}
 	return false
+}
+
+func (x *ListTokensRequest) GetConsistency() ReadConsistency {
+	if x != nil {
+		return x.Consistency
+	}
+	return ReadConsistency_READ_CONSISTENCY_UNSPECIFIED
 }
 
 // ListTokensResponse is one page of tokens, without secrets.
@@ -1182,7 +1258,9 @@ func (x *ApplyClusterSetResponse) GetClusterSet() *Resource {
 type GetClusterSetRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Set name (cluster-scoped).
-	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// How fresh the answer must be; linearizable unless stale is asked for.
+	Consistency   ReadConsistency `protobuf:"varint,2,opt,name=consistency,proto3,enum=kubedevaiops.fleet.v1.ReadConsistency" json:"consistency,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1222,6 +1300,13 @@ func (x *GetClusterSetRequest) GetName() string {
 		return x.Name
 	}
 	return ""
+}
+
+func (x *GetClusterSetRequest) GetConsistency() ReadConsistency {
+	if x != nil {
+		return x.Consistency
+	}
+	return ReadConsistency_READ_CONSISTENCY_UNSPECIFIED
 }
 
 // GetClusterSetResponse carries the ManagedClusterSet.
@@ -1279,6 +1364,8 @@ type ListClusterSetsRequest struct {
 	PageToken string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	// Kubernetes label selector over the sets' own labels.
 	LabelSelector string `protobuf:"bytes,3,opt,name=label_selector,json=labelSelector,proto3" json:"label_selector,omitempty"`
+	// How fresh the answer must be; linearizable unless stale is asked for.
+	Consistency   ReadConsistency `protobuf:"varint,4,opt,name=consistency,proto3,enum=kubedevaiops.fleet.v1.ReadConsistency" json:"consistency,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1332,6 +1419,13 @@ func (x *ListClusterSetsRequest) GetLabelSelector() string {
 		return x.LabelSelector
 	}
 	return ""
+}
+
+func (x *ListClusterSetsRequest) GetConsistency() ReadConsistency {
+	if x != nil {
+		return x.Consistency
+	}
+	return ReadConsistency_READ_CONSISTENCY_UNSPECIFIED
 }
 
 // ListClusterSetsResponse is one page of ManagedClusterSets.
@@ -1588,7 +1682,9 @@ type GetPlacementRequest struct {
 	// Placement namespace.
 	Namespace string `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
 	// Placement name.
-	Name          string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// How fresh the answer must be; linearizable unless stale is asked for.
+	Consistency   ReadConsistency `protobuf:"varint,3,opt,name=consistency,proto3,enum=kubedevaiops.fleet.v1.ReadConsistency" json:"consistency,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1635,6 +1731,13 @@ func (x *GetPlacementRequest) GetName() string {
 		return x.Name
 	}
 	return ""
+}
+
+func (x *GetPlacementRequest) GetConsistency() ReadConsistency {
+	if x != nil {
+		return x.Consistency
+	}
+	return ReadConsistency_READ_CONSISTENCY_UNSPECIFIED
 }
 
 // GetPlacementResponse carries the Placement.
@@ -1693,7 +1796,9 @@ type ListPlacementsRequest struct {
 	// Kubernetes label selector over the Placements' labels.
 	LabelSelector string `protobuf:"bytes,3,opt,name=label_selector,json=labelSelector,proto3" json:"label_selector,omitempty"`
 	// Only this namespace; empty for all.
-	Namespace     string `protobuf:"bytes,4,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	Namespace string `protobuf:"bytes,4,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	// How fresh the answer must be; linearizable unless stale is asked for.
+	Consistency   ReadConsistency `protobuf:"varint,5,opt,name=consistency,proto3,enum=kubedevaiops.fleet.v1.ReadConsistency" json:"consistency,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1754,6 +1859,13 @@ func (x *ListPlacementsRequest) GetNamespace() string {
 		return x.Namespace
 	}
 	return ""
+}
+
+func (x *ListPlacementsRequest) GetConsistency() ReadConsistency {
+	if x != nil {
+		return x.Consistency
+	}
+	return ReadConsistency_READ_CONSISTENCY_UNSPECIFIED
 }
 
 // ListPlacementsResponse is one page of Placements.
@@ -1933,7 +2045,9 @@ type ListPlacementDecisionsRequest struct {
 	// Placement namespace.
 	Namespace string `protobuf:"bytes,4,opt,name=namespace,proto3" json:"namespace,omitempty"`
 	// Placement name.
-	Placement     string `protobuf:"bytes,5,opt,name=placement,proto3" json:"placement,omitempty"`
+	Placement string `protobuf:"bytes,5,opt,name=placement,proto3" json:"placement,omitempty"`
+	// How fresh the answer must be; linearizable unless stale is asked for.
+	Consistency   ReadConsistency `protobuf:"varint,6,opt,name=consistency,proto3,enum=kubedevaiops.fleet.v1.ReadConsistency" json:"consistency,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2001,6 +2115,13 @@ func (x *ListPlacementDecisionsRequest) GetPlacement() string {
 		return x.Placement
 	}
 	return ""
+}
+
+func (x *ListPlacementDecisionsRequest) GetConsistency() ReadConsistency {
+	if x != nil {
+		return x.Consistency
+	}
+	return ReadConsistency_READ_CONSISTENCY_UNSPECIFIED
 }
 
 // ListPlacementDecisionsResponse is one page of PlacementDecisions.
@@ -2156,7 +2277,9 @@ type GetPolicyRequest struct {
 	// Policy namespace; empty if the kind is cluster-scoped.
 	Namespace string `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
 	// Policy name.
-	Name          string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// How fresh the answer must be; linearizable unless stale is asked for.
+	Consistency   ReadConsistency `protobuf:"varint,3,opt,name=consistency,proto3,enum=kubedevaiops.fleet.v1.ReadConsistency" json:"consistency,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2203,6 +2326,13 @@ func (x *GetPolicyRequest) GetName() string {
 		return x.Name
 	}
 	return ""
+}
+
+func (x *GetPolicyRequest) GetConsistency() ReadConsistency {
+	if x != nil {
+		return x.Consistency
+	}
+	return ReadConsistency_READ_CONSISTENCY_UNSPECIFIED
 }
 
 // GetPolicyResponse carries the AIOpsPolicy.
@@ -2261,7 +2391,9 @@ type ListPoliciesRequest struct {
 	// Kubernetes label selector over the policies' labels.
 	LabelSelector string `protobuf:"bytes,3,opt,name=label_selector,json=labelSelector,proto3" json:"label_selector,omitempty"`
 	// Only this namespace; empty for all.
-	Namespace     string `protobuf:"bytes,4,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	Namespace string `protobuf:"bytes,4,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	// How fresh the answer must be; linearizable unless stale is asked for.
+	Consistency   ReadConsistency `protobuf:"varint,5,opt,name=consistency,proto3,enum=kubedevaiops.fleet.v1.ReadConsistency" json:"consistency,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2322,6 +2454,13 @@ func (x *ListPoliciesRequest) GetNamespace() string {
 		return x.Namespace
 	}
 	return ""
+}
+
+func (x *ListPoliciesRequest) GetConsistency() ReadConsistency {
+	if x != nil {
+		return x.Consistency
+	}
+	return ReadConsistency_READ_CONSISTENCY_UNSPECIFIED
 }
 
 // ListPoliciesResponse is one page of AIOpsPolicies.
@@ -2503,7 +2642,9 @@ type ListPlansRequest struct {
 	// Only plans in this phase, e.g. "Proposed", "Approved", "Rejected", "Done".
 	Phase string `protobuf:"bytes,5,opt,name=phase,proto3" json:"phase,omitempty"`
 	// Only plans touching this cluster.
-	Cluster       string `protobuf:"bytes,6,opt,name=cluster,proto3" json:"cluster,omitempty"`
+	Cluster string `protobuf:"bytes,6,opt,name=cluster,proto3" json:"cluster,omitempty"`
+	// How fresh the answer must be; linearizable unless stale is asked for.
+	Consistency   ReadConsistency `protobuf:"varint,7,opt,name=consistency,proto3,enum=kubedevaiops.fleet.v1.ReadConsistency" json:"consistency,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2580,6 +2721,13 @@ func (x *ListPlansRequest) GetCluster() string {
 	return ""
 }
 
+func (x *ListPlansRequest) GetConsistency() ReadConsistency {
+	if x != nil {
+		return x.Consistency
+	}
+	return ReadConsistency_READ_CONSISTENCY_UNSPECIFIED
+}
+
 // ListPlansResponse is one page of plans.
 type ListPlansResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2639,7 +2787,9 @@ func (x *ListPlansResponse) GetNextPageToken() string {
 type GetPlanRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Plan name.
-	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// How fresh the answer must be; linearizable unless stale is asked for.
+	Consistency   ReadConsistency `protobuf:"varint,2,opt,name=consistency,proto3,enum=kubedevaiops.fleet.v1.ReadConsistency" json:"consistency,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2679,6 +2829,13 @@ func (x *GetPlanRequest) GetName() string {
 		return x.Name
 	}
 	return ""
+}
+
+func (x *GetPlanRequest) GetConsistency() ReadConsistency {
+	if x != nil {
+		return x.Consistency
+	}
+	return ReadConsistency_READ_CONSISTENCY_UNSPECIFIED
 }
 
 // GetPlanResponse carries the plan.
@@ -2977,7 +3134,9 @@ type ListApprovalsRequest struct {
 	// Only approvals for this plan.
 	Plan string `protobuf:"bytes,4,opt,name=plan,proto3" json:"plan,omitempty"`
 	// Only approvals still waiting for a decision.
-	PendingOnly   bool `protobuf:"varint,5,opt,name=pending_only,json=pendingOnly,proto3" json:"pending_only,omitempty"`
+	PendingOnly bool `protobuf:"varint,5,opt,name=pending_only,json=pendingOnly,proto3" json:"pending_only,omitempty"`
+	// How fresh the answer must be; linearizable unless stale is asked for.
+	Consistency   ReadConsistency `protobuf:"varint,6,opt,name=consistency,proto3,enum=kubedevaiops.fleet.v1.ReadConsistency" json:"consistency,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3047,6 +3206,13 @@ func (x *ListApprovalsRequest) GetPendingOnly() bool {
 	return false
 }
 
+func (x *ListApprovalsRequest) GetConsistency() ReadConsistency {
+	if x != nil {
+		return x.Consistency
+	}
+	return ReadConsistency_READ_CONSISTENCY_UNSPECIFIED
+}
+
 // ListApprovalsResponse is one page of approvals.
 type ListApprovalsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -3106,7 +3272,9 @@ func (x *ListApprovalsResponse) GetNextPageToken() string {
 type GetApprovalRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Approval name.
-	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// How fresh the answer must be; linearizable unless stale is asked for.
+	Consistency   ReadConsistency `protobuf:"varint,2,opt,name=consistency,proto3,enum=kubedevaiops.fleet.v1.ReadConsistency" json:"consistency,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3146,6 +3314,13 @@ func (x *GetApprovalRequest) GetName() string {
 		return x.Name
 	}
 	return ""
+}
+
+func (x *GetApprovalRequest) GetConsistency() ReadConsistency {
+	if x != nil {
+		return x.Consistency
+	}
+	return ReadConsistency_READ_CONSISTENCY_UNSPECIFIED
 }
 
 // GetApprovalResponse carries the approval record.
@@ -3211,12 +3386,12 @@ type AuditRecord struct {
 	Cluster string `protobuf:"bytes,6,opt,name=cluster,proto3" json:"cluster,omitempty"`
 	// Trace id of the AI action, if any.
 	TraceId string `protobuf:"bytes,7,opt,name=trace_id,json=traceId,proto3" json:"trace_id,omitempty"`
-	// The entry as hashed, as canonical JSON; the fields above are copied from it for
-	// display and filtering. Never contains secrets.
+	// The record's details (compact JSON) exactly as hashed. Never contains secrets.
 	EntryJson []byte `protobuf:"bytes,8,opt,name=entry_json,json=entryJson,proto3" json:"entry_json,omitempty"`
 	// Hash of the previous record (empty for index 1).
 	PrevHash []byte `protobuf:"bytes,9,opt,name=prev_hash,json=prevHash,proto3" json:"prev_hash,omitempty"`
-	// Hash chaining prev_hash and entry_json (rule defined in hub/audit).
+	// SHA-256 over the record's canonical encoding, which covers every field above but the
+	// hash itself (rule in api/audit).
 	Hash          []byte `protobuf:"bytes,10,opt,name=hash,proto3" json:"hash,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -3336,7 +3511,9 @@ type ListAuditRequest struct {
 	// Only records about this cluster.
 	Cluster string `protobuf:"bytes,5,opt,name=cluster,proto3" json:"cluster,omitempty"`
 	// Only records of this trace.
-	TraceId       string `protobuf:"bytes,6,opt,name=trace_id,json=traceId,proto3" json:"trace_id,omitempty"`
+	TraceId string `protobuf:"bytes,6,opt,name=trace_id,json=traceId,proto3" json:"trace_id,omitempty"`
+	// How fresh the answer must be; linearizable unless stale is asked for.
+	Consistency   ReadConsistency `protobuf:"varint,7,opt,name=consistency,proto3,enum=kubedevaiops.fleet.v1.ReadConsistency" json:"consistency,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3411,6 +3588,13 @@ func (x *ListAuditRequest) GetTraceId() string {
 		return x.TraceId
 	}
 	return ""
+}
+
+func (x *ListAuditRequest) GetConsistency() ReadConsistency {
+	if x != nil {
+		return x.Consistency
+	}
+	return ReadConsistency_READ_CONSISTENCY_UNSPECIFIED
 }
 
 // ListAuditResponse is one page of audit records.
@@ -3614,11 +3798,567 @@ func (x *VerifyAuditResponse) GetReason() string {
 	return ""
 }
 
+// ListMembersRequest asks for the hub's membership.
+type ListMembersRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListMembersRequest) Reset() {
+	*x = ListMembersRequest{}
+	mi := &file_fleet_v1_fleet_proto_msgTypes[60]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListMembersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListMembersRequest) ProtoMessage() {}
+
+func (x *ListMembersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fleet_v1_fleet_proto_msgTypes[60]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListMembersRequest.ProtoReflect.Descriptor instead.
+func (*ListMembersRequest) Descriptor() ([]byte, []int) {
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{60}
+}
+
+// HubMember is one member of the hub's Raft.
+type HubMember struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Member id, as in its certificate.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Address of its Raft transport.
+	RaftAddress string `protobuf:"bytes,2,opt,name=raft_address,json=raftAddress,proto3" json:"raft_address,omitempty"`
+	// Address of its gRPC API, when known.
+	GrpcAddress string `protobuf:"bytes,3,opt,name=grpc_address,json=grpcAddress,proto3" json:"grpc_address,omitempty"`
+	// Whether it votes.
+	Voter bool `protobuf:"varint,4,opt,name=voter,proto3" json:"voter,omitempty"`
+	// Whether it leads now.
+	Leader        bool `protobuf:"varint,5,opt,name=leader,proto3" json:"leader,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HubMember) Reset() {
+	*x = HubMember{}
+	mi := &file_fleet_v1_fleet_proto_msgTypes[61]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HubMember) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HubMember) ProtoMessage() {}
+
+func (x *HubMember) ProtoReflect() protoreflect.Message {
+	mi := &file_fleet_v1_fleet_proto_msgTypes[61]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HubMember.ProtoReflect.Descriptor instead.
+func (*HubMember) Descriptor() ([]byte, []int) {
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{61}
+}
+
+func (x *HubMember) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *HubMember) GetRaftAddress() string {
+	if x != nil {
+		return x.RaftAddress
+	}
+	return ""
+}
+
+func (x *HubMember) GetGrpcAddress() string {
+	if x != nil {
+		return x.GrpcAddress
+	}
+	return ""
+}
+
+func (x *HubMember) GetVoter() bool {
+	if x != nil {
+		return x.Voter
+	}
+	return false
+}
+
+func (x *HubMember) GetLeader() bool {
+	if x != nil {
+		return x.Leader
+	}
+	return false
+}
+
+// ListMembersResponse lists the members.
+type ListMembersResponse struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Members []*HubMember           `protobuf:"bytes,1,rep,name=members,proto3" json:"members,omitempty"`
+	// The member that answered.
+	AnsweredBy    string `protobuf:"bytes,2,opt,name=answered_by,json=answeredBy,proto3" json:"answered_by,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListMembersResponse) Reset() {
+	*x = ListMembersResponse{}
+	mi := &file_fleet_v1_fleet_proto_msgTypes[62]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListMembersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListMembersResponse) ProtoMessage() {}
+
+func (x *ListMembersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_fleet_v1_fleet_proto_msgTypes[62]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListMembersResponse.ProtoReflect.Descriptor instead.
+func (*ListMembersResponse) Descriptor() ([]byte, []int) {
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{62}
+}
+
+func (x *ListMembersResponse) GetMembers() []*HubMember {
+	if x != nil {
+		return x.Members
+	}
+	return nil
+}
+
+func (x *ListMembersResponse) GetAnsweredBy() string {
+	if x != nil {
+		return x.AnsweredBy
+	}
+	return ""
+}
+
+// JoinMemberRequest introduces a new member.
+type JoinMemberRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The new member's id; it must match the id in the member's certificate.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Its Raft transport address.
+	RaftAddress string `protobuf:"bytes,2,opt,name=raft_address,json=raftAddress,proto3" json:"raft_address,omitempty"`
+	// Its gRPC API address.
+	GrpcAddress   string `protobuf:"bytes,3,opt,name=grpc_address,json=grpcAddress,proto3" json:"grpc_address,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *JoinMemberRequest) Reset() {
+	*x = JoinMemberRequest{}
+	mi := &file_fleet_v1_fleet_proto_msgTypes[63]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JoinMemberRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JoinMemberRequest) ProtoMessage() {}
+
+func (x *JoinMemberRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fleet_v1_fleet_proto_msgTypes[63]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JoinMemberRequest.ProtoReflect.Descriptor instead.
+func (*JoinMemberRequest) Descriptor() ([]byte, []int) {
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{63}
+}
+
+func (x *JoinMemberRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *JoinMemberRequest) GetRaftAddress() string {
+	if x != nil {
+		return x.RaftAddress
+	}
+	return ""
+}
+
+func (x *JoinMemberRequest) GetGrpcAddress() string {
+	if x != nil {
+		return x.GrpcAddress
+	}
+	return ""
+}
+
+// JoinMemberResponse confirms the join.
+type JoinMemberResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Members       []*HubMember           `protobuf:"bytes,1,rep,name=members,proto3" json:"members,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *JoinMemberResponse) Reset() {
+	*x = JoinMemberResponse{}
+	mi := &file_fleet_v1_fleet_proto_msgTypes[64]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JoinMemberResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JoinMemberResponse) ProtoMessage() {}
+
+func (x *JoinMemberResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_fleet_v1_fleet_proto_msgTypes[64]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JoinMemberResponse.ProtoReflect.Descriptor instead.
+func (*JoinMemberResponse) Descriptor() ([]byte, []int) {
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{64}
+}
+
+func (x *JoinMemberResponse) GetMembers() []*HubMember {
+	if x != nil {
+		return x.Members
+	}
+	return nil
+}
+
+// LeaveMemberRequest names the member to remove.
+type LeaveMemberRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LeaveMemberRequest) Reset() {
+	*x = LeaveMemberRequest{}
+	mi := &file_fleet_v1_fleet_proto_msgTypes[65]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LeaveMemberRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LeaveMemberRequest) ProtoMessage() {}
+
+func (x *LeaveMemberRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fleet_v1_fleet_proto_msgTypes[65]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LeaveMemberRequest.ProtoReflect.Descriptor instead.
+func (*LeaveMemberRequest) Descriptor() ([]byte, []int) {
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{65}
+}
+
+func (x *LeaveMemberRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+// LeaveMemberResponse confirms the removal.
+type LeaveMemberResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Members       []*HubMember           `protobuf:"bytes,1,rep,name=members,proto3" json:"members,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LeaveMemberResponse) Reset() {
+	*x = LeaveMemberResponse{}
+	mi := &file_fleet_v1_fleet_proto_msgTypes[66]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LeaveMemberResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LeaveMemberResponse) ProtoMessage() {}
+
+func (x *LeaveMemberResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_fleet_v1_fleet_proto_msgTypes[66]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LeaveMemberResponse.ProtoReflect.Descriptor instead.
+func (*LeaveMemberResponse) Descriptor() ([]byte, []int) {
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{66}
+}
+
+func (x *LeaveMemberResponse) GetMembers() []*HubMember {
+	if x != nil {
+		return x.Members
+	}
+	return nil
+}
+
+// SaveSnapshotRequest asks for a snapshot.
+type SaveSnapshotRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SaveSnapshotRequest) Reset() {
+	*x = SaveSnapshotRequest{}
+	mi := &file_fleet_v1_fleet_proto_msgTypes[67]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SaveSnapshotRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SaveSnapshotRequest) ProtoMessage() {}
+
+func (x *SaveSnapshotRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fleet_v1_fleet_proto_msgTypes[67]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SaveSnapshotRequest.ProtoReflect.Descriptor instead.
+func (*SaveSnapshotRequest) Descriptor() ([]byte, []int) {
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{67}
+}
+
+// SaveSnapshotResponse is one piece of the snapshot stream.
+type SaveSnapshotResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The next bytes of the snapshot.
+	Data []byte `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
+	// The store index the snapshot is consistent at (first piece only).
+	Index         uint64 `protobuf:"varint,2,opt,name=index,proto3" json:"index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SaveSnapshotResponse) Reset() {
+	*x = SaveSnapshotResponse{}
+	mi := &file_fleet_v1_fleet_proto_msgTypes[68]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SaveSnapshotResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SaveSnapshotResponse) ProtoMessage() {}
+
+func (x *SaveSnapshotResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_fleet_v1_fleet_proto_msgTypes[68]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SaveSnapshotResponse.ProtoReflect.Descriptor instead.
+func (*SaveSnapshotResponse) Descriptor() ([]byte, []int) {
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{68}
+}
+
+func (x *SaveSnapshotResponse) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *SaveSnapshotResponse) GetIndex() uint64 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+// RestoreSnapshotRequest is one piece of a saved snapshot, in order.
+type RestoreSnapshotRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The next bytes of the snapshot file.
+	Data          []byte `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RestoreSnapshotRequest) Reset() {
+	*x = RestoreSnapshotRequest{}
+	mi := &file_fleet_v1_fleet_proto_msgTypes[69]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RestoreSnapshotRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RestoreSnapshotRequest) ProtoMessage() {}
+
+func (x *RestoreSnapshotRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fleet_v1_fleet_proto_msgTypes[69]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RestoreSnapshotRequest.ProtoReflect.Descriptor instead.
+func (*RestoreSnapshotRequest) Descriptor() ([]byte, []int) {
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{69}
+}
+
+func (x *RestoreSnapshotRequest) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+// RestoreSnapshotResponse reports the restored state.
+type RestoreSnapshotResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The store index of the restored state.
+	Index         uint64 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RestoreSnapshotResponse) Reset() {
+	*x = RestoreSnapshotResponse{}
+	mi := &file_fleet_v1_fleet_proto_msgTypes[70]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RestoreSnapshotResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RestoreSnapshotResponse) ProtoMessage() {}
+
+func (x *RestoreSnapshotResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_fleet_v1_fleet_proto_msgTypes[70]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RestoreSnapshotResponse.ProtoReflect.Descriptor instead.
+func (*RestoreSnapshotResponse) Descriptor() ([]byte, []int) {
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{70}
+}
+
+func (x *RestoreSnapshotResponse) GetIndex() uint64 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
 var File_fleet_v1_fleet_proto protoreflect.FileDescriptor
 
 const file_fleet_v1_fleet_proto_rawDesc = "" +
 	"\n" +
-	"\x14fleet/v1/fleet.proto\x12\x15kubedevaiops.fleet.v1\x1a\x15fleet/v1/common.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbc\x01\n" +
+	"\x14fleet/v1/fleet.proto\x12\x15kubedevaiops.fleet.v1\x1a\x15fleet/v1/common.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x86\x02\n" +
 	"\x13ListClustersRequest\x12\x1b\n" +
 	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
@@ -3626,12 +4366,14 @@ const file_fleet_v1_fleet_proto_rawDesc = "" +
 	"\x0elabel_selector\x18\x03 \x01(\tR\rlabelSelector\x12\x1f\n" +
 	"\vcluster_set\x18\x04 \x01(\tR\n" +
 	"clusterSet\x12!\n" +
-	"\fpending_only\x18\x05 \x01(\bR\vpendingOnly\"{\n" +
+	"\fpending_only\x18\x05 \x01(\bR\vpendingOnly\x12H\n" +
+	"\vconsistency\x18\x06 \x01(\x0e2&.kubedevaiops.fleet.v1.ReadConsistencyR\vconsistency\"{\n" +
 	"\x14ListClustersResponse\x12;\n" +
 	"\bclusters\x18\x01 \x03(\v2\x1f.kubedevaiops.fleet.v1.ResourceR\bclusters\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"'\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"q\n" +
 	"\x11GetClusterRequest\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\"O\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12H\n" +
+	"\vconsistency\x18\x02 \x01(\x0e2&.kubedevaiops.fleet.v1.ReadConsistencyR\vconsistency\"O\n" +
 	"\x12GetClusterResponse\x129\n" +
 	"\acluster\x18\x01 \x01(\v2\x1f.kubedevaiops.fleet.v1.ResourceR\acluster\"o\n" +
 	"\x14AcceptClusterRequest\x12\x12\n" +
@@ -3694,12 +4436,13 @@ const file_fleet_v1_fleet_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"j\n" +
 	"\x13CreateTokenResponse\x12;\n" +
 	"\x05token\x18\x01 \x01(\v2%.kubedevaiops.fleet.v1.BootstrapTokenR\x05token\x12\x16\n" +
-	"\x06secret\x18\x02 \x01(\tR\x06secret\"z\n" +
+	"\x06secret\x18\x02 \x01(\tR\x06secret\"\xc4\x01\n" +
 	"\x11ListTokensRequest\x12\x1b\n" +
 	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
 	"page_token\x18\x02 \x01(\tR\tpageToken\x12)\n" +
-	"\x10include_inactive\x18\x03 \x01(\bR\x0fincludeInactive\"{\n" +
+	"\x10include_inactive\x18\x03 \x01(\bR\x0fincludeInactive\x12H\n" +
+	"\vconsistency\x18\x04 \x01(\x0e2&.kubedevaiops.fleet.v1.ReadConsistencyR\vconsistency\"{\n" +
 	"\x12ListTokensResponse\x12=\n" +
 	"\x06tokens\x18\x01 \x03(\v2%.kubedevaiops.fleet.v1.BootstrapTokenR\x06tokens\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"$\n" +
@@ -3712,17 +4455,19 @@ const file_fleet_v1_fleet_proto_rawDesc = "" +
 	"clusterSet\"[\n" +
 	"\x17ApplyClusterSetResponse\x12@\n" +
 	"\vcluster_set\x18\x01 \x01(\v2\x1f.kubedevaiops.fleet.v1.ResourceR\n" +
-	"clusterSet\"*\n" +
+	"clusterSet\"t\n" +
 	"\x14GetClusterSetRequest\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\"Y\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12H\n" +
+	"\vconsistency\x18\x02 \x01(\x0e2&.kubedevaiops.fleet.v1.ReadConsistencyR\vconsistency\"Y\n" +
 	"\x15GetClusterSetResponse\x12@\n" +
 	"\vcluster_set\x18\x01 \x01(\v2\x1f.kubedevaiops.fleet.v1.ResourceR\n" +
-	"clusterSet\"{\n" +
+	"clusterSet\"\xc5\x01\n" +
 	"\x16ListClusterSetsRequest\x12\x1b\n" +
 	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
 	"page_token\x18\x02 \x01(\tR\tpageToken\x12%\n" +
-	"\x0elabel_selector\x18\x03 \x01(\tR\rlabelSelector\"\x85\x01\n" +
+	"\x0elabel_selector\x18\x03 \x01(\tR\rlabelSelector\x12H\n" +
+	"\vconsistency\x18\x04 \x01(\x0e2&.kubedevaiops.fleet.v1.ReadConsistencyR\vconsistency\"\x85\x01\n" +
 	"\x17ListClusterSetsResponse\x12B\n" +
 	"\fcluster_sets\x18\x01 \x03(\v2\x1f.kubedevaiops.fleet.v1.ResourceR\vclusterSets\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"X\n" +
@@ -3734,18 +4479,20 @@ const file_fleet_v1_fleet_proto_rawDesc = "" +
 	"\x15ApplyPlacementRequest\x12=\n" +
 	"\tplacement\x18\x01 \x01(\v2\x1f.kubedevaiops.fleet.v1.ResourceR\tplacement\"W\n" +
 	"\x16ApplyPlacementResponse\x12=\n" +
-	"\tplacement\x18\x01 \x01(\v2\x1f.kubedevaiops.fleet.v1.ResourceR\tplacement\"G\n" +
+	"\tplacement\x18\x01 \x01(\v2\x1f.kubedevaiops.fleet.v1.ResourceR\tplacement\"\x91\x01\n" +
 	"\x13GetPlacementRequest\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x12\n" +
-	"\x04name\x18\x02 \x01(\tR\x04name\"U\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12H\n" +
+	"\vconsistency\x18\x03 \x01(\x0e2&.kubedevaiops.fleet.v1.ReadConsistencyR\vconsistency\"U\n" +
 	"\x14GetPlacementResponse\x12=\n" +
-	"\tplacement\x18\x01 \x01(\v2\x1f.kubedevaiops.fleet.v1.ResourceR\tplacement\"\x98\x01\n" +
+	"\tplacement\x18\x01 \x01(\v2\x1f.kubedevaiops.fleet.v1.ResourceR\tplacement\"\xe2\x01\n" +
 	"\x15ListPlacementsRequest\x12\x1b\n" +
 	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
 	"page_token\x18\x02 \x01(\tR\tpageToken\x12%\n" +
 	"\x0elabel_selector\x18\x03 \x01(\tR\rlabelSelector\x12\x1c\n" +
-	"\tnamespace\x18\x04 \x01(\tR\tnamespace\"\x81\x01\n" +
+	"\tnamespace\x18\x04 \x01(\tR\tnamespace\x12H\n" +
+	"\vconsistency\x18\x05 \x01(\x0e2&.kubedevaiops.fleet.v1.ReadConsistencyR\vconsistency\"\x81\x01\n" +
 	"\x16ListPlacementsResponse\x12?\n" +
 	"\n" +
 	"placements\x18\x01 \x03(\v2\x1f.kubedevaiops.fleet.v1.ResourceR\n" +
@@ -3756,32 +4503,35 @@ const file_fleet_v1_fleet_proto_rawDesc = "" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12)\n" +
 	"\x10resource_version\x18\x03 \x01(\tR\x0fresourceVersion\"/\n" +
 	"\x17DeletePlacementResponse\x12\x14\n" +
-	"\x05index\x18\x01 \x01(\x04R\x05index\"\xbe\x01\n" +
+	"\x05index\x18\x01 \x01(\x04R\x05index\"\x88\x02\n" +
 	"\x1dListPlacementDecisionsRequest\x12\x1b\n" +
 	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
 	"page_token\x18\x02 \x01(\tR\tpageToken\x12%\n" +
 	"\x0elabel_selector\x18\x03 \x01(\tR\rlabelSelector\x12\x1c\n" +
 	"\tnamespace\x18\x04 \x01(\tR\tnamespace\x12\x1c\n" +
-	"\tplacement\x18\x05 \x01(\tR\tplacement\"\x87\x01\n" +
+	"\tplacement\x18\x05 \x01(\tR\tplacement\x12H\n" +
+	"\vconsistency\x18\x06 \x01(\x0e2&.kubedevaiops.fleet.v1.ReadConsistencyR\vconsistency\"\x87\x01\n" +
 	"\x1eListPlacementDecisionsResponse\x12=\n" +
 	"\tdecisions\x18\x01 \x03(\v2\x1f.kubedevaiops.fleet.v1.ResourceR\tdecisions\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"M\n" +
 	"\x12ApplyPolicyRequest\x127\n" +
 	"\x06policy\x18\x01 \x01(\v2\x1f.kubedevaiops.fleet.v1.ResourceR\x06policy\"N\n" +
 	"\x13ApplyPolicyResponse\x127\n" +
-	"\x06policy\x18\x01 \x01(\v2\x1f.kubedevaiops.fleet.v1.ResourceR\x06policy\"D\n" +
+	"\x06policy\x18\x01 \x01(\v2\x1f.kubedevaiops.fleet.v1.ResourceR\x06policy\"\x8e\x01\n" +
 	"\x10GetPolicyRequest\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x12\n" +
-	"\x04name\x18\x02 \x01(\tR\x04name\"L\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12H\n" +
+	"\vconsistency\x18\x03 \x01(\x0e2&.kubedevaiops.fleet.v1.ReadConsistencyR\vconsistency\"L\n" +
 	"\x11GetPolicyResponse\x127\n" +
-	"\x06policy\x18\x01 \x01(\v2\x1f.kubedevaiops.fleet.v1.ResourceR\x06policy\"\x96\x01\n" +
+	"\x06policy\x18\x01 \x01(\v2\x1f.kubedevaiops.fleet.v1.ResourceR\x06policy\"\xe0\x01\n" +
 	"\x13ListPoliciesRequest\x12\x1b\n" +
 	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
 	"page_token\x18\x02 \x01(\tR\tpageToken\x12%\n" +
 	"\x0elabel_selector\x18\x03 \x01(\tR\rlabelSelector\x12\x1c\n" +
-	"\tnamespace\x18\x04 \x01(\tR\tnamespace\"{\n" +
+	"\tnamespace\x18\x04 \x01(\tR\tnamespace\x12H\n" +
+	"\vconsistency\x18\x05 \x01(\x0e2&.kubedevaiops.fleet.v1.ReadConsistencyR\vconsistency\"{\n" +
 	"\x14ListPoliciesResponse\x12;\n" +
 	"\bpolicies\x18\x01 \x03(\v2\x1f.kubedevaiops.fleet.v1.ResourceR\bpolicies\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"r\n" +
@@ -3790,7 +4540,7 @@ const file_fleet_v1_fleet_proto_rawDesc = "" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12)\n" +
 	"\x10resource_version\x18\x03 \x01(\tR\x0fresourceVersion\",\n" +
 	"\x14DeletePolicyResponse\x12\x14\n" +
-	"\x05index\x18\x01 \x01(\x04R\x05index\"\xc2\x01\n" +
+	"\x05index\x18\x01 \x01(\x04R\x05index\"\x8c\x02\n" +
 	"\x10ListPlansRequest\x12\x1b\n" +
 	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
@@ -3798,12 +4548,14 @@ const file_fleet_v1_fleet_proto_rawDesc = "" +
 	"\x0elabel_selector\x18\x03 \x01(\tR\rlabelSelector\x12\x1b\n" +
 	"\tplan_type\x18\x04 \x01(\tR\bplanType\x12\x14\n" +
 	"\x05phase\x18\x05 \x01(\tR\x05phase\x12\x18\n" +
-	"\acluster\x18\x06 \x01(\tR\acluster\"r\n" +
+	"\acluster\x18\x06 \x01(\tR\acluster\x12H\n" +
+	"\vconsistency\x18\a \x01(\x0e2&.kubedevaiops.fleet.v1.ReadConsistencyR\vconsistency\"r\n" +
 	"\x11ListPlansResponse\x125\n" +
 	"\x05plans\x18\x01 \x03(\v2\x1f.kubedevaiops.fleet.v1.ResourceR\x05plans\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"$\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"n\n" +
 	"\x0eGetPlanRequest\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\"F\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12H\n" +
+	"\vconsistency\x18\x02 \x01(\x0e2&.kubedevaiops.fleet.v1.ReadConsistencyR\vconsistency\"F\n" +
 	"\x0fGetPlanResponse\x123\n" +
 	"\x04plan\x18\x01 \x01(\v2\x1f.kubedevaiops.fleet.v1.ResourceR\x04plan\"m\n" +
 	"\x12ApprovePlanRequest\x12\x12\n" +
@@ -3819,19 +4571,21 @@ const file_fleet_v1_fleet_proto_rawDesc = "" +
 	"\acomment\x18\x03 \x01(\tR\acomment\"\x86\x01\n" +
 	"\x12RejectPlanResponse\x123\n" +
 	"\x04plan\x18\x01 \x01(\v2\x1f.kubedevaiops.fleet.v1.ResourceR\x04plan\x12;\n" +
-	"\bapproval\x18\x02 \x01(\v2\x1f.kubedevaiops.fleet.v1.ResourceR\bapproval\"\xb0\x01\n" +
+	"\bapproval\x18\x02 \x01(\v2\x1f.kubedevaiops.fleet.v1.ResourceR\bapproval\"\xfa\x01\n" +
 	"\x14ListApprovalsRequest\x12\x1b\n" +
 	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
 	"page_token\x18\x02 \x01(\tR\tpageToken\x12%\n" +
 	"\x0elabel_selector\x18\x03 \x01(\tR\rlabelSelector\x12\x12\n" +
 	"\x04plan\x18\x04 \x01(\tR\x04plan\x12!\n" +
-	"\fpending_only\x18\x05 \x01(\bR\vpendingOnly\"~\n" +
+	"\fpending_only\x18\x05 \x01(\bR\vpendingOnly\x12H\n" +
+	"\vconsistency\x18\x06 \x01(\x0e2&.kubedevaiops.fleet.v1.ReadConsistencyR\vconsistency\"~\n" +
 	"\x15ListApprovalsResponse\x12=\n" +
 	"\tapprovals\x18\x01 \x03(\v2\x1f.kubedevaiops.fleet.v1.ResourceR\tapprovals\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"(\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"r\n" +
 	"\x12GetApprovalRequest\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\"R\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12H\n" +
+	"\vconsistency\x18\x02 \x01(\x0e2&.kubedevaiops.fleet.v1.ReadConsistencyR\vconsistency\"R\n" +
 	"\x13GetApprovalResponse\x12;\n" +
 	"\bapproval\x18\x01 \x01(\v2\x1f.kubedevaiops.fleet.v1.ResourceR\bapproval\"\xa0\x02\n" +
 	"\vAuditRecord\x12\x14\n" +
@@ -3846,7 +4600,7 @@ const file_fleet_v1_fleet_proto_rawDesc = "" +
 	"entry_json\x18\b \x01(\fR\tentryJson\x12\x1b\n" +
 	"\tprev_hash\x18\t \x01(\fR\bprevHash\x12\x12\n" +
 	"\x04hash\x18\n" +
-	" \x01(\fR\x04hash\"\xb8\x01\n" +
+	" \x01(\fR\x04hash\"\x82\x02\n" +
 	"\x10ListAuditRequest\x12\x1b\n" +
 	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
@@ -3855,7 +4609,8 @@ const file_fleet_v1_fleet_proto_rawDesc = "" +
 	"from_index\x18\x03 \x01(\x04R\tfromIndex\x12\x14\n" +
 	"\x05actor\x18\x04 \x01(\tR\x05actor\x12\x18\n" +
 	"\acluster\x18\x05 \x01(\tR\acluster\x12\x19\n" +
-	"\btrace_id\x18\x06 \x01(\tR\atraceId\"\x98\x01\n" +
+	"\btrace_id\x18\x06 \x01(\tR\atraceId\x12H\n" +
+	"\vconsistency\x18\a \x01(\x0e2&.kubedevaiops.fleet.v1.ReadConsistencyR\vconsistency\"\x98\x01\n" +
 	"\x11ListAuditResponse\x12<\n" +
 	"\arecords\x18\x01 \x03(\v2\".kubedevaiops.fleet.v1.AuditRecordR\arecords\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x12\x1d\n" +
@@ -3870,7 +4625,39 @@ const file_fleet_v1_fleet_proto_rawDesc = "" +
 	"\x12first_broken_index\x18\x02 \x01(\x04R\x10firstBrokenIndex\x124\n" +
 	"\x16verified_through_index\x18\x03 \x01(\x04R\x14verifiedThroughIndex\x12\x1b\n" +
 	"\thead_hash\x18\x04 \x01(\fR\bheadHash\x12\x16\n" +
-	"\x06reason\x18\x05 \x01(\tR\x06reason2\xf6\x17\n" +
+	"\x06reason\x18\x05 \x01(\tR\x06reason\"\x14\n" +
+	"\x12ListMembersRequest\"\x8f\x01\n" +
+	"\tHubMember\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
+	"\fraft_address\x18\x02 \x01(\tR\vraftAddress\x12!\n" +
+	"\fgrpc_address\x18\x03 \x01(\tR\vgrpcAddress\x12\x14\n" +
+	"\x05voter\x18\x04 \x01(\bR\x05voter\x12\x16\n" +
+	"\x06leader\x18\x05 \x01(\bR\x06leader\"r\n" +
+	"\x13ListMembersResponse\x12:\n" +
+	"\amembers\x18\x01 \x03(\v2 .kubedevaiops.fleet.v1.HubMemberR\amembers\x12\x1f\n" +
+	"\vanswered_by\x18\x02 \x01(\tR\n" +
+	"answeredBy\"i\n" +
+	"\x11JoinMemberRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
+	"\fraft_address\x18\x02 \x01(\tR\vraftAddress\x12!\n" +
+	"\fgrpc_address\x18\x03 \x01(\tR\vgrpcAddress\"P\n" +
+	"\x12JoinMemberResponse\x12:\n" +
+	"\amembers\x18\x01 \x03(\v2 .kubedevaiops.fleet.v1.HubMemberR\amembers\"$\n" +
+	"\x12LeaveMemberRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"Q\n" +
+	"\x13LeaveMemberResponse\x12:\n" +
+	"\amembers\x18\x01 \x03(\v2 .kubedevaiops.fleet.v1.HubMemberR\amembers\"\x15\n" +
+	"\x13SaveSnapshotRequest\"@\n" +
+	"\x14SaveSnapshotResponse\x12\x12\n" +
+	"\x04data\x18\x01 \x01(\fR\x04data\x12\x14\n" +
+	"\x05index\x18\x02 \x01(\x04R\x05index\",\n" +
+	"\x16RestoreSnapshotRequest\x12\x12\n" +
+	"\x04data\x18\x01 \x01(\fR\x04data\"/\n" +
+	"\x17RestoreSnapshotResponse\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\x04R\x05index*O\n" +
+	"\x0fReadConsistency\x12 \n" +
+	"\x1cREAD_CONSISTENCY_UNSPECIFIED\x10\x00\x12\x1a\n" +
+	"\x16READ_CONSISTENCY_STALE\x10\x012\x84\x1c\n" +
 	"\x05Fleet\x12g\n" +
 	"\fListClusters\x12*.kubedevaiops.fleet.v1.ListClustersRequest\x1a+.kubedevaiops.fleet.v1.ListClustersResponse\x12a\n" +
 	"\n" +
@@ -3903,7 +4690,13 @@ const file_fleet_v1_fleet_proto_rawDesc = "" +
 	"\rListApprovals\x12+.kubedevaiops.fleet.v1.ListApprovalsRequest\x1a,.kubedevaiops.fleet.v1.ListApprovalsResponse\x12d\n" +
 	"\vGetApproval\x12).kubedevaiops.fleet.v1.GetApprovalRequest\x1a*.kubedevaiops.fleet.v1.GetApprovalResponse\x12^\n" +
 	"\tListAudit\x12'.kubedevaiops.fleet.v1.ListAuditRequest\x1a(.kubedevaiops.fleet.v1.ListAuditResponse\x12d\n" +
-	"\vVerifyAudit\x12).kubedevaiops.fleet.v1.VerifyAuditRequest\x1a*.kubedevaiops.fleet.v1.VerifyAuditResponseB=Z;github.com/kubedevaiops/kubedevaiops/proto/fleet/v1;fleetv1b\x06proto3"
+	"\vVerifyAudit\x12).kubedevaiops.fleet.v1.VerifyAuditRequest\x1a*.kubedevaiops.fleet.v1.VerifyAuditResponse\x12d\n" +
+	"\vListMembers\x12).kubedevaiops.fleet.v1.ListMembersRequest\x1a*.kubedevaiops.fleet.v1.ListMembersResponse\x12a\n" +
+	"\n" +
+	"JoinMember\x12(.kubedevaiops.fleet.v1.JoinMemberRequest\x1a).kubedevaiops.fleet.v1.JoinMemberResponse\x12d\n" +
+	"\vLeaveMember\x12).kubedevaiops.fleet.v1.LeaveMemberRequest\x1a*.kubedevaiops.fleet.v1.LeaveMemberResponse\x12i\n" +
+	"\fSaveSnapshot\x12*.kubedevaiops.fleet.v1.SaveSnapshotRequest\x1a+.kubedevaiops.fleet.v1.SaveSnapshotResponse0\x01\x12r\n" +
+	"\x0fRestoreSnapshot\x12-.kubedevaiops.fleet.v1.RestoreSnapshotRequest\x1a..kubedevaiops.fleet.v1.RestoreSnapshotResponse(\x01B=Z;github.com/kubedevaiops/kubedevaiops/proto/fleet/v1;fleetv1b\x06proto3"
 
 var (
 	file_fleet_v1_fleet_proto_rawDescOnce sync.Once
@@ -3917,176 +4710,217 @@ func file_fleet_v1_fleet_proto_rawDescGZIP() []byte {
 	return file_fleet_v1_fleet_proto_rawDescData
 }
 
-var file_fleet_v1_fleet_proto_msgTypes = make([]protoimpl.MessageInfo, 63)
+var file_fleet_v1_fleet_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_fleet_v1_fleet_proto_msgTypes = make([]protoimpl.MessageInfo, 74)
 var file_fleet_v1_fleet_proto_goTypes = []any{
-	(*ListClustersRequest)(nil),            // 0: kubedevaiops.fleet.v1.ListClustersRequest
-	(*ListClustersResponse)(nil),           // 1: kubedevaiops.fleet.v1.ListClustersResponse
-	(*GetClusterRequest)(nil),              // 2: kubedevaiops.fleet.v1.GetClusterRequest
-	(*GetClusterResponse)(nil),             // 3: kubedevaiops.fleet.v1.GetClusterResponse
-	(*AcceptClusterRequest)(nil),           // 4: kubedevaiops.fleet.v1.AcceptClusterRequest
-	(*AcceptClusterResponse)(nil),          // 5: kubedevaiops.fleet.v1.AcceptClusterResponse
-	(*DenyClusterRequest)(nil),             // 6: kubedevaiops.fleet.v1.DenyClusterRequest
-	(*DenyClusterResponse)(nil),            // 7: kubedevaiops.fleet.v1.DenyClusterResponse
-	(*LabelClusterRequest)(nil),            // 8: kubedevaiops.fleet.v1.LabelClusterRequest
-	(*LabelClusterResponse)(nil),           // 9: kubedevaiops.fleet.v1.LabelClusterResponse
-	(*BootstrapToken)(nil),                 // 10: kubedevaiops.fleet.v1.BootstrapToken
-	(*CreateTokenRequest)(nil),             // 11: kubedevaiops.fleet.v1.CreateTokenRequest
-	(*CreateTokenResponse)(nil),            // 12: kubedevaiops.fleet.v1.CreateTokenResponse
-	(*ListTokensRequest)(nil),              // 13: kubedevaiops.fleet.v1.ListTokensRequest
-	(*ListTokensResponse)(nil),             // 14: kubedevaiops.fleet.v1.ListTokensResponse
-	(*RevokeTokenRequest)(nil),             // 15: kubedevaiops.fleet.v1.RevokeTokenRequest
-	(*RevokeTokenResponse)(nil),            // 16: kubedevaiops.fleet.v1.RevokeTokenResponse
-	(*ApplyClusterSetRequest)(nil),         // 17: kubedevaiops.fleet.v1.ApplyClusterSetRequest
-	(*ApplyClusterSetResponse)(nil),        // 18: kubedevaiops.fleet.v1.ApplyClusterSetResponse
-	(*GetClusterSetRequest)(nil),           // 19: kubedevaiops.fleet.v1.GetClusterSetRequest
-	(*GetClusterSetResponse)(nil),          // 20: kubedevaiops.fleet.v1.GetClusterSetResponse
-	(*ListClusterSetsRequest)(nil),         // 21: kubedevaiops.fleet.v1.ListClusterSetsRequest
-	(*ListClusterSetsResponse)(nil),        // 22: kubedevaiops.fleet.v1.ListClusterSetsResponse
-	(*DeleteClusterSetRequest)(nil),        // 23: kubedevaiops.fleet.v1.DeleteClusterSetRequest
-	(*DeleteClusterSetResponse)(nil),       // 24: kubedevaiops.fleet.v1.DeleteClusterSetResponse
-	(*ApplyPlacementRequest)(nil),          // 25: kubedevaiops.fleet.v1.ApplyPlacementRequest
-	(*ApplyPlacementResponse)(nil),         // 26: kubedevaiops.fleet.v1.ApplyPlacementResponse
-	(*GetPlacementRequest)(nil),            // 27: kubedevaiops.fleet.v1.GetPlacementRequest
-	(*GetPlacementResponse)(nil),           // 28: kubedevaiops.fleet.v1.GetPlacementResponse
-	(*ListPlacementsRequest)(nil),          // 29: kubedevaiops.fleet.v1.ListPlacementsRequest
-	(*ListPlacementsResponse)(nil),         // 30: kubedevaiops.fleet.v1.ListPlacementsResponse
-	(*DeletePlacementRequest)(nil),         // 31: kubedevaiops.fleet.v1.DeletePlacementRequest
-	(*DeletePlacementResponse)(nil),        // 32: kubedevaiops.fleet.v1.DeletePlacementResponse
-	(*ListPlacementDecisionsRequest)(nil),  // 33: kubedevaiops.fleet.v1.ListPlacementDecisionsRequest
-	(*ListPlacementDecisionsResponse)(nil), // 34: kubedevaiops.fleet.v1.ListPlacementDecisionsResponse
-	(*ApplyPolicyRequest)(nil),             // 35: kubedevaiops.fleet.v1.ApplyPolicyRequest
-	(*ApplyPolicyResponse)(nil),            // 36: kubedevaiops.fleet.v1.ApplyPolicyResponse
-	(*GetPolicyRequest)(nil),               // 37: kubedevaiops.fleet.v1.GetPolicyRequest
-	(*GetPolicyResponse)(nil),              // 38: kubedevaiops.fleet.v1.GetPolicyResponse
-	(*ListPoliciesRequest)(nil),            // 39: kubedevaiops.fleet.v1.ListPoliciesRequest
-	(*ListPoliciesResponse)(nil),           // 40: kubedevaiops.fleet.v1.ListPoliciesResponse
-	(*DeletePolicyRequest)(nil),            // 41: kubedevaiops.fleet.v1.DeletePolicyRequest
-	(*DeletePolicyResponse)(nil),           // 42: kubedevaiops.fleet.v1.DeletePolicyResponse
-	(*ListPlansRequest)(nil),               // 43: kubedevaiops.fleet.v1.ListPlansRequest
-	(*ListPlansResponse)(nil),              // 44: kubedevaiops.fleet.v1.ListPlansResponse
-	(*GetPlanRequest)(nil),                 // 45: kubedevaiops.fleet.v1.GetPlanRequest
-	(*GetPlanResponse)(nil),                // 46: kubedevaiops.fleet.v1.GetPlanResponse
-	(*ApprovePlanRequest)(nil),             // 47: kubedevaiops.fleet.v1.ApprovePlanRequest
-	(*ApprovePlanResponse)(nil),            // 48: kubedevaiops.fleet.v1.ApprovePlanResponse
-	(*RejectPlanRequest)(nil),              // 49: kubedevaiops.fleet.v1.RejectPlanRequest
-	(*RejectPlanResponse)(nil),             // 50: kubedevaiops.fleet.v1.RejectPlanResponse
-	(*ListApprovalsRequest)(nil),           // 51: kubedevaiops.fleet.v1.ListApprovalsRequest
-	(*ListApprovalsResponse)(nil),          // 52: kubedevaiops.fleet.v1.ListApprovalsResponse
-	(*GetApprovalRequest)(nil),             // 53: kubedevaiops.fleet.v1.GetApprovalRequest
-	(*GetApprovalResponse)(nil),            // 54: kubedevaiops.fleet.v1.GetApprovalResponse
-	(*AuditRecord)(nil),                    // 55: kubedevaiops.fleet.v1.AuditRecord
-	(*ListAuditRequest)(nil),               // 56: kubedevaiops.fleet.v1.ListAuditRequest
-	(*ListAuditResponse)(nil),              // 57: kubedevaiops.fleet.v1.ListAuditResponse
-	(*VerifyAuditRequest)(nil),             // 58: kubedevaiops.fleet.v1.VerifyAuditRequest
-	(*VerifyAuditResponse)(nil),            // 59: kubedevaiops.fleet.v1.VerifyAuditResponse
-	nil,                                    // 60: kubedevaiops.fleet.v1.LabelClusterRequest.SetEntry
-	nil,                                    // 61: kubedevaiops.fleet.v1.BootstrapToken.ClusterLabelsEntry
-	nil,                                    // 62: kubedevaiops.fleet.v1.CreateTokenRequest.ClusterLabelsEntry
-	(*Resource)(nil),                       // 63: kubedevaiops.fleet.v1.Resource
-	(*timestamppb.Timestamp)(nil),          // 64: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),            // 65: google.protobuf.Duration
+	(ReadConsistency)(0),                   // 0: kubedevaiops.fleet.v1.ReadConsistency
+	(*ListClustersRequest)(nil),            // 1: kubedevaiops.fleet.v1.ListClustersRequest
+	(*ListClustersResponse)(nil),           // 2: kubedevaiops.fleet.v1.ListClustersResponse
+	(*GetClusterRequest)(nil),              // 3: kubedevaiops.fleet.v1.GetClusterRequest
+	(*GetClusterResponse)(nil),             // 4: kubedevaiops.fleet.v1.GetClusterResponse
+	(*AcceptClusterRequest)(nil),           // 5: kubedevaiops.fleet.v1.AcceptClusterRequest
+	(*AcceptClusterResponse)(nil),          // 6: kubedevaiops.fleet.v1.AcceptClusterResponse
+	(*DenyClusterRequest)(nil),             // 7: kubedevaiops.fleet.v1.DenyClusterRequest
+	(*DenyClusterResponse)(nil),            // 8: kubedevaiops.fleet.v1.DenyClusterResponse
+	(*LabelClusterRequest)(nil),            // 9: kubedevaiops.fleet.v1.LabelClusterRequest
+	(*LabelClusterResponse)(nil),           // 10: kubedevaiops.fleet.v1.LabelClusterResponse
+	(*BootstrapToken)(nil),                 // 11: kubedevaiops.fleet.v1.BootstrapToken
+	(*CreateTokenRequest)(nil),             // 12: kubedevaiops.fleet.v1.CreateTokenRequest
+	(*CreateTokenResponse)(nil),            // 13: kubedevaiops.fleet.v1.CreateTokenResponse
+	(*ListTokensRequest)(nil),              // 14: kubedevaiops.fleet.v1.ListTokensRequest
+	(*ListTokensResponse)(nil),             // 15: kubedevaiops.fleet.v1.ListTokensResponse
+	(*RevokeTokenRequest)(nil),             // 16: kubedevaiops.fleet.v1.RevokeTokenRequest
+	(*RevokeTokenResponse)(nil),            // 17: kubedevaiops.fleet.v1.RevokeTokenResponse
+	(*ApplyClusterSetRequest)(nil),         // 18: kubedevaiops.fleet.v1.ApplyClusterSetRequest
+	(*ApplyClusterSetResponse)(nil),        // 19: kubedevaiops.fleet.v1.ApplyClusterSetResponse
+	(*GetClusterSetRequest)(nil),           // 20: kubedevaiops.fleet.v1.GetClusterSetRequest
+	(*GetClusterSetResponse)(nil),          // 21: kubedevaiops.fleet.v1.GetClusterSetResponse
+	(*ListClusterSetsRequest)(nil),         // 22: kubedevaiops.fleet.v1.ListClusterSetsRequest
+	(*ListClusterSetsResponse)(nil),        // 23: kubedevaiops.fleet.v1.ListClusterSetsResponse
+	(*DeleteClusterSetRequest)(nil),        // 24: kubedevaiops.fleet.v1.DeleteClusterSetRequest
+	(*DeleteClusterSetResponse)(nil),       // 25: kubedevaiops.fleet.v1.DeleteClusterSetResponse
+	(*ApplyPlacementRequest)(nil),          // 26: kubedevaiops.fleet.v1.ApplyPlacementRequest
+	(*ApplyPlacementResponse)(nil),         // 27: kubedevaiops.fleet.v1.ApplyPlacementResponse
+	(*GetPlacementRequest)(nil),            // 28: kubedevaiops.fleet.v1.GetPlacementRequest
+	(*GetPlacementResponse)(nil),           // 29: kubedevaiops.fleet.v1.GetPlacementResponse
+	(*ListPlacementsRequest)(nil),          // 30: kubedevaiops.fleet.v1.ListPlacementsRequest
+	(*ListPlacementsResponse)(nil),         // 31: kubedevaiops.fleet.v1.ListPlacementsResponse
+	(*DeletePlacementRequest)(nil),         // 32: kubedevaiops.fleet.v1.DeletePlacementRequest
+	(*DeletePlacementResponse)(nil),        // 33: kubedevaiops.fleet.v1.DeletePlacementResponse
+	(*ListPlacementDecisionsRequest)(nil),  // 34: kubedevaiops.fleet.v1.ListPlacementDecisionsRequest
+	(*ListPlacementDecisionsResponse)(nil), // 35: kubedevaiops.fleet.v1.ListPlacementDecisionsResponse
+	(*ApplyPolicyRequest)(nil),             // 36: kubedevaiops.fleet.v1.ApplyPolicyRequest
+	(*ApplyPolicyResponse)(nil),            // 37: kubedevaiops.fleet.v1.ApplyPolicyResponse
+	(*GetPolicyRequest)(nil),               // 38: kubedevaiops.fleet.v1.GetPolicyRequest
+	(*GetPolicyResponse)(nil),              // 39: kubedevaiops.fleet.v1.GetPolicyResponse
+	(*ListPoliciesRequest)(nil),            // 40: kubedevaiops.fleet.v1.ListPoliciesRequest
+	(*ListPoliciesResponse)(nil),           // 41: kubedevaiops.fleet.v1.ListPoliciesResponse
+	(*DeletePolicyRequest)(nil),            // 42: kubedevaiops.fleet.v1.DeletePolicyRequest
+	(*DeletePolicyResponse)(nil),           // 43: kubedevaiops.fleet.v1.DeletePolicyResponse
+	(*ListPlansRequest)(nil),               // 44: kubedevaiops.fleet.v1.ListPlansRequest
+	(*ListPlansResponse)(nil),              // 45: kubedevaiops.fleet.v1.ListPlansResponse
+	(*GetPlanRequest)(nil),                 // 46: kubedevaiops.fleet.v1.GetPlanRequest
+	(*GetPlanResponse)(nil),                // 47: kubedevaiops.fleet.v1.GetPlanResponse
+	(*ApprovePlanRequest)(nil),             // 48: kubedevaiops.fleet.v1.ApprovePlanRequest
+	(*ApprovePlanResponse)(nil),            // 49: kubedevaiops.fleet.v1.ApprovePlanResponse
+	(*RejectPlanRequest)(nil),              // 50: kubedevaiops.fleet.v1.RejectPlanRequest
+	(*RejectPlanResponse)(nil),             // 51: kubedevaiops.fleet.v1.RejectPlanResponse
+	(*ListApprovalsRequest)(nil),           // 52: kubedevaiops.fleet.v1.ListApprovalsRequest
+	(*ListApprovalsResponse)(nil),          // 53: kubedevaiops.fleet.v1.ListApprovalsResponse
+	(*GetApprovalRequest)(nil),             // 54: kubedevaiops.fleet.v1.GetApprovalRequest
+	(*GetApprovalResponse)(nil),            // 55: kubedevaiops.fleet.v1.GetApprovalResponse
+	(*AuditRecord)(nil),                    // 56: kubedevaiops.fleet.v1.AuditRecord
+	(*ListAuditRequest)(nil),               // 57: kubedevaiops.fleet.v1.ListAuditRequest
+	(*ListAuditResponse)(nil),              // 58: kubedevaiops.fleet.v1.ListAuditResponse
+	(*VerifyAuditRequest)(nil),             // 59: kubedevaiops.fleet.v1.VerifyAuditRequest
+	(*VerifyAuditResponse)(nil),            // 60: kubedevaiops.fleet.v1.VerifyAuditResponse
+	(*ListMembersRequest)(nil),             // 61: kubedevaiops.fleet.v1.ListMembersRequest
+	(*HubMember)(nil),                      // 62: kubedevaiops.fleet.v1.HubMember
+	(*ListMembersResponse)(nil),            // 63: kubedevaiops.fleet.v1.ListMembersResponse
+	(*JoinMemberRequest)(nil),              // 64: kubedevaiops.fleet.v1.JoinMemberRequest
+	(*JoinMemberResponse)(nil),             // 65: kubedevaiops.fleet.v1.JoinMemberResponse
+	(*LeaveMemberRequest)(nil),             // 66: kubedevaiops.fleet.v1.LeaveMemberRequest
+	(*LeaveMemberResponse)(nil),            // 67: kubedevaiops.fleet.v1.LeaveMemberResponse
+	(*SaveSnapshotRequest)(nil),            // 68: kubedevaiops.fleet.v1.SaveSnapshotRequest
+	(*SaveSnapshotResponse)(nil),           // 69: kubedevaiops.fleet.v1.SaveSnapshotResponse
+	(*RestoreSnapshotRequest)(nil),         // 70: kubedevaiops.fleet.v1.RestoreSnapshotRequest
+	(*RestoreSnapshotResponse)(nil),        // 71: kubedevaiops.fleet.v1.RestoreSnapshotResponse
+	nil,                                    // 72: kubedevaiops.fleet.v1.LabelClusterRequest.SetEntry
+	nil,                                    // 73: kubedevaiops.fleet.v1.BootstrapToken.ClusterLabelsEntry
+	nil,                                    // 74: kubedevaiops.fleet.v1.CreateTokenRequest.ClusterLabelsEntry
+	(*Resource)(nil),                       // 75: kubedevaiops.fleet.v1.Resource
+	(*timestamppb.Timestamp)(nil),          // 76: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),            // 77: google.protobuf.Duration
 }
 var file_fleet_v1_fleet_proto_depIdxs = []int32{
-	63, // 0: kubedevaiops.fleet.v1.ListClustersResponse.clusters:type_name -> kubedevaiops.fleet.v1.Resource
-	63, // 1: kubedevaiops.fleet.v1.GetClusterResponse.cluster:type_name -> kubedevaiops.fleet.v1.Resource
-	63, // 2: kubedevaiops.fleet.v1.AcceptClusterResponse.cluster:type_name -> kubedevaiops.fleet.v1.Resource
-	63, // 3: kubedevaiops.fleet.v1.DenyClusterResponse.cluster:type_name -> kubedevaiops.fleet.v1.Resource
-	60, // 4: kubedevaiops.fleet.v1.LabelClusterRequest.set:type_name -> kubedevaiops.fleet.v1.LabelClusterRequest.SetEntry
-	63, // 5: kubedevaiops.fleet.v1.LabelClusterResponse.cluster:type_name -> kubedevaiops.fleet.v1.Resource
-	64, // 6: kubedevaiops.fleet.v1.BootstrapToken.create_time:type_name -> google.protobuf.Timestamp
-	64, // 7: kubedevaiops.fleet.v1.BootstrapToken.expire_time:type_name -> google.protobuf.Timestamp
-	61, // 8: kubedevaiops.fleet.v1.BootstrapToken.cluster_labels:type_name -> kubedevaiops.fleet.v1.BootstrapToken.ClusterLabelsEntry
-	65, // 9: kubedevaiops.fleet.v1.CreateTokenRequest.ttl:type_name -> google.protobuf.Duration
-	62, // 10: kubedevaiops.fleet.v1.CreateTokenRequest.cluster_labels:type_name -> kubedevaiops.fleet.v1.CreateTokenRequest.ClusterLabelsEntry
-	10, // 11: kubedevaiops.fleet.v1.CreateTokenResponse.token:type_name -> kubedevaiops.fleet.v1.BootstrapToken
-	10, // 12: kubedevaiops.fleet.v1.ListTokensResponse.tokens:type_name -> kubedevaiops.fleet.v1.BootstrapToken
-	10, // 13: kubedevaiops.fleet.v1.RevokeTokenResponse.token:type_name -> kubedevaiops.fleet.v1.BootstrapToken
-	63, // 14: kubedevaiops.fleet.v1.ApplyClusterSetRequest.cluster_set:type_name -> kubedevaiops.fleet.v1.Resource
-	63, // 15: kubedevaiops.fleet.v1.ApplyClusterSetResponse.cluster_set:type_name -> kubedevaiops.fleet.v1.Resource
-	63, // 16: kubedevaiops.fleet.v1.GetClusterSetResponse.cluster_set:type_name -> kubedevaiops.fleet.v1.Resource
-	63, // 17: kubedevaiops.fleet.v1.ListClusterSetsResponse.cluster_sets:type_name -> kubedevaiops.fleet.v1.Resource
-	63, // 18: kubedevaiops.fleet.v1.ApplyPlacementRequest.placement:type_name -> kubedevaiops.fleet.v1.Resource
-	63, // 19: kubedevaiops.fleet.v1.ApplyPlacementResponse.placement:type_name -> kubedevaiops.fleet.v1.Resource
-	63, // 20: kubedevaiops.fleet.v1.GetPlacementResponse.placement:type_name -> kubedevaiops.fleet.v1.Resource
-	63, // 21: kubedevaiops.fleet.v1.ListPlacementsResponse.placements:type_name -> kubedevaiops.fleet.v1.Resource
-	63, // 22: kubedevaiops.fleet.v1.ListPlacementDecisionsResponse.decisions:type_name -> kubedevaiops.fleet.v1.Resource
-	63, // 23: kubedevaiops.fleet.v1.ApplyPolicyRequest.policy:type_name -> kubedevaiops.fleet.v1.Resource
-	63, // 24: kubedevaiops.fleet.v1.ApplyPolicyResponse.policy:type_name -> kubedevaiops.fleet.v1.Resource
-	63, // 25: kubedevaiops.fleet.v1.GetPolicyResponse.policy:type_name -> kubedevaiops.fleet.v1.Resource
-	63, // 26: kubedevaiops.fleet.v1.ListPoliciesResponse.policies:type_name -> kubedevaiops.fleet.v1.Resource
-	63, // 27: kubedevaiops.fleet.v1.ListPlansResponse.plans:type_name -> kubedevaiops.fleet.v1.Resource
-	63, // 28: kubedevaiops.fleet.v1.GetPlanResponse.plan:type_name -> kubedevaiops.fleet.v1.Resource
-	63, // 29: kubedevaiops.fleet.v1.ApprovePlanResponse.plan:type_name -> kubedevaiops.fleet.v1.Resource
-	63, // 30: kubedevaiops.fleet.v1.ApprovePlanResponse.approval:type_name -> kubedevaiops.fleet.v1.Resource
-	63, // 31: kubedevaiops.fleet.v1.RejectPlanResponse.plan:type_name -> kubedevaiops.fleet.v1.Resource
-	63, // 32: kubedevaiops.fleet.v1.RejectPlanResponse.approval:type_name -> kubedevaiops.fleet.v1.Resource
-	63, // 33: kubedevaiops.fleet.v1.ListApprovalsResponse.approvals:type_name -> kubedevaiops.fleet.v1.Resource
-	63, // 34: kubedevaiops.fleet.v1.GetApprovalResponse.approval:type_name -> kubedevaiops.fleet.v1.Resource
-	64, // 35: kubedevaiops.fleet.v1.AuditRecord.time:type_name -> google.protobuf.Timestamp
-	55, // 36: kubedevaiops.fleet.v1.ListAuditResponse.records:type_name -> kubedevaiops.fleet.v1.AuditRecord
-	0,  // 37: kubedevaiops.fleet.v1.Fleet.ListClusters:input_type -> kubedevaiops.fleet.v1.ListClustersRequest
-	2,  // 38: kubedevaiops.fleet.v1.Fleet.GetCluster:input_type -> kubedevaiops.fleet.v1.GetClusterRequest
-	4,  // 39: kubedevaiops.fleet.v1.Fleet.AcceptCluster:input_type -> kubedevaiops.fleet.v1.AcceptClusterRequest
-	6,  // 40: kubedevaiops.fleet.v1.Fleet.DenyCluster:input_type -> kubedevaiops.fleet.v1.DenyClusterRequest
-	8,  // 41: kubedevaiops.fleet.v1.Fleet.LabelCluster:input_type -> kubedevaiops.fleet.v1.LabelClusterRequest
-	11, // 42: kubedevaiops.fleet.v1.Fleet.CreateToken:input_type -> kubedevaiops.fleet.v1.CreateTokenRequest
-	13, // 43: kubedevaiops.fleet.v1.Fleet.ListTokens:input_type -> kubedevaiops.fleet.v1.ListTokensRequest
-	15, // 44: kubedevaiops.fleet.v1.Fleet.RevokeToken:input_type -> kubedevaiops.fleet.v1.RevokeTokenRequest
-	17, // 45: kubedevaiops.fleet.v1.Fleet.ApplyClusterSet:input_type -> kubedevaiops.fleet.v1.ApplyClusterSetRequest
-	19, // 46: kubedevaiops.fleet.v1.Fleet.GetClusterSet:input_type -> kubedevaiops.fleet.v1.GetClusterSetRequest
-	21, // 47: kubedevaiops.fleet.v1.Fleet.ListClusterSets:input_type -> kubedevaiops.fleet.v1.ListClusterSetsRequest
-	23, // 48: kubedevaiops.fleet.v1.Fleet.DeleteClusterSet:input_type -> kubedevaiops.fleet.v1.DeleteClusterSetRequest
-	25, // 49: kubedevaiops.fleet.v1.Fleet.ApplyPlacement:input_type -> kubedevaiops.fleet.v1.ApplyPlacementRequest
-	27, // 50: kubedevaiops.fleet.v1.Fleet.GetPlacement:input_type -> kubedevaiops.fleet.v1.GetPlacementRequest
-	29, // 51: kubedevaiops.fleet.v1.Fleet.ListPlacements:input_type -> kubedevaiops.fleet.v1.ListPlacementsRequest
-	31, // 52: kubedevaiops.fleet.v1.Fleet.DeletePlacement:input_type -> kubedevaiops.fleet.v1.DeletePlacementRequest
-	33, // 53: kubedevaiops.fleet.v1.Fleet.ListPlacementDecisions:input_type -> kubedevaiops.fleet.v1.ListPlacementDecisionsRequest
-	35, // 54: kubedevaiops.fleet.v1.Fleet.ApplyPolicy:input_type -> kubedevaiops.fleet.v1.ApplyPolicyRequest
-	37, // 55: kubedevaiops.fleet.v1.Fleet.GetPolicy:input_type -> kubedevaiops.fleet.v1.GetPolicyRequest
-	39, // 56: kubedevaiops.fleet.v1.Fleet.ListPolicies:input_type -> kubedevaiops.fleet.v1.ListPoliciesRequest
-	41, // 57: kubedevaiops.fleet.v1.Fleet.DeletePolicy:input_type -> kubedevaiops.fleet.v1.DeletePolicyRequest
-	43, // 58: kubedevaiops.fleet.v1.Fleet.ListPlans:input_type -> kubedevaiops.fleet.v1.ListPlansRequest
-	45, // 59: kubedevaiops.fleet.v1.Fleet.GetPlan:input_type -> kubedevaiops.fleet.v1.GetPlanRequest
-	47, // 60: kubedevaiops.fleet.v1.Fleet.ApprovePlan:input_type -> kubedevaiops.fleet.v1.ApprovePlanRequest
-	49, // 61: kubedevaiops.fleet.v1.Fleet.RejectPlan:input_type -> kubedevaiops.fleet.v1.RejectPlanRequest
-	51, // 62: kubedevaiops.fleet.v1.Fleet.ListApprovals:input_type -> kubedevaiops.fleet.v1.ListApprovalsRequest
-	53, // 63: kubedevaiops.fleet.v1.Fleet.GetApproval:input_type -> kubedevaiops.fleet.v1.GetApprovalRequest
-	56, // 64: kubedevaiops.fleet.v1.Fleet.ListAudit:input_type -> kubedevaiops.fleet.v1.ListAuditRequest
-	58, // 65: kubedevaiops.fleet.v1.Fleet.VerifyAudit:input_type -> kubedevaiops.fleet.v1.VerifyAuditRequest
-	1,  // 66: kubedevaiops.fleet.v1.Fleet.ListClusters:output_type -> kubedevaiops.fleet.v1.ListClustersResponse
-	3,  // 67: kubedevaiops.fleet.v1.Fleet.GetCluster:output_type -> kubedevaiops.fleet.v1.GetClusterResponse
-	5,  // 68: kubedevaiops.fleet.v1.Fleet.AcceptCluster:output_type -> kubedevaiops.fleet.v1.AcceptClusterResponse
-	7,  // 69: kubedevaiops.fleet.v1.Fleet.DenyCluster:output_type -> kubedevaiops.fleet.v1.DenyClusterResponse
-	9,  // 70: kubedevaiops.fleet.v1.Fleet.LabelCluster:output_type -> kubedevaiops.fleet.v1.LabelClusterResponse
-	12, // 71: kubedevaiops.fleet.v1.Fleet.CreateToken:output_type -> kubedevaiops.fleet.v1.CreateTokenResponse
-	14, // 72: kubedevaiops.fleet.v1.Fleet.ListTokens:output_type -> kubedevaiops.fleet.v1.ListTokensResponse
-	16, // 73: kubedevaiops.fleet.v1.Fleet.RevokeToken:output_type -> kubedevaiops.fleet.v1.RevokeTokenResponse
-	18, // 74: kubedevaiops.fleet.v1.Fleet.ApplyClusterSet:output_type -> kubedevaiops.fleet.v1.ApplyClusterSetResponse
-	20, // 75: kubedevaiops.fleet.v1.Fleet.GetClusterSet:output_type -> kubedevaiops.fleet.v1.GetClusterSetResponse
-	22, // 76: kubedevaiops.fleet.v1.Fleet.ListClusterSets:output_type -> kubedevaiops.fleet.v1.ListClusterSetsResponse
-	24, // 77: kubedevaiops.fleet.v1.Fleet.DeleteClusterSet:output_type -> kubedevaiops.fleet.v1.DeleteClusterSetResponse
-	26, // 78: kubedevaiops.fleet.v1.Fleet.ApplyPlacement:output_type -> kubedevaiops.fleet.v1.ApplyPlacementResponse
-	28, // 79: kubedevaiops.fleet.v1.Fleet.GetPlacement:output_type -> kubedevaiops.fleet.v1.GetPlacementResponse
-	30, // 80: kubedevaiops.fleet.v1.Fleet.ListPlacements:output_type -> kubedevaiops.fleet.v1.ListPlacementsResponse
-	32, // 81: kubedevaiops.fleet.v1.Fleet.DeletePlacement:output_type -> kubedevaiops.fleet.v1.DeletePlacementResponse
-	34, // 82: kubedevaiops.fleet.v1.Fleet.ListPlacementDecisions:output_type -> kubedevaiops.fleet.v1.ListPlacementDecisionsResponse
-	36, // 83: kubedevaiops.fleet.v1.Fleet.ApplyPolicy:output_type -> kubedevaiops.fleet.v1.ApplyPolicyResponse
-	38, // 84: kubedevaiops.fleet.v1.Fleet.GetPolicy:output_type -> kubedevaiops.fleet.v1.GetPolicyResponse
-	40, // 85: kubedevaiops.fleet.v1.Fleet.ListPolicies:output_type -> kubedevaiops.fleet.v1.ListPoliciesResponse
-	42, // 86: kubedevaiops.fleet.v1.Fleet.DeletePolicy:output_type -> kubedevaiops.fleet.v1.DeletePolicyResponse
-	44, // 87: kubedevaiops.fleet.v1.Fleet.ListPlans:output_type -> kubedevaiops.fleet.v1.ListPlansResponse
-	46, // 88: kubedevaiops.fleet.v1.Fleet.GetPlan:output_type -> kubedevaiops.fleet.v1.GetPlanResponse
-	48, // 89: kubedevaiops.fleet.v1.Fleet.ApprovePlan:output_type -> kubedevaiops.fleet.v1.ApprovePlanResponse
-	50, // 90: kubedevaiops.fleet.v1.Fleet.RejectPlan:output_type -> kubedevaiops.fleet.v1.RejectPlanResponse
-	52, // 91: kubedevaiops.fleet.v1.Fleet.ListApprovals:output_type -> kubedevaiops.fleet.v1.ListApprovalsResponse
-	54, // 92: kubedevaiops.fleet.v1.Fleet.GetApproval:output_type -> kubedevaiops.fleet.v1.GetApprovalResponse
-	57, // 93: kubedevaiops.fleet.v1.Fleet.ListAudit:output_type -> kubedevaiops.fleet.v1.ListAuditResponse
-	59, // 94: kubedevaiops.fleet.v1.Fleet.VerifyAudit:output_type -> kubedevaiops.fleet.v1.VerifyAuditResponse
-	66, // [66:95] is the sub-list for method output_type
-	37, // [37:66] is the sub-list for method input_type
-	37, // [37:37] is the sub-list for extension type_name
-	37, // [37:37] is the sub-list for extension extendee
-	0,  // [0:37] is the sub-list for field type_name
+	0,  // 0: kubedevaiops.fleet.v1.ListClustersRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
+	75, // 1: kubedevaiops.fleet.v1.ListClustersResponse.clusters:type_name -> kubedevaiops.fleet.v1.Resource
+	0,  // 2: kubedevaiops.fleet.v1.GetClusterRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
+	75, // 3: kubedevaiops.fleet.v1.GetClusterResponse.cluster:type_name -> kubedevaiops.fleet.v1.Resource
+	75, // 4: kubedevaiops.fleet.v1.AcceptClusterResponse.cluster:type_name -> kubedevaiops.fleet.v1.Resource
+	75, // 5: kubedevaiops.fleet.v1.DenyClusterResponse.cluster:type_name -> kubedevaiops.fleet.v1.Resource
+	72, // 6: kubedevaiops.fleet.v1.LabelClusterRequest.set:type_name -> kubedevaiops.fleet.v1.LabelClusterRequest.SetEntry
+	75, // 7: kubedevaiops.fleet.v1.LabelClusterResponse.cluster:type_name -> kubedevaiops.fleet.v1.Resource
+	76, // 8: kubedevaiops.fleet.v1.BootstrapToken.create_time:type_name -> google.protobuf.Timestamp
+	76, // 9: kubedevaiops.fleet.v1.BootstrapToken.expire_time:type_name -> google.protobuf.Timestamp
+	73, // 10: kubedevaiops.fleet.v1.BootstrapToken.cluster_labels:type_name -> kubedevaiops.fleet.v1.BootstrapToken.ClusterLabelsEntry
+	77, // 11: kubedevaiops.fleet.v1.CreateTokenRequest.ttl:type_name -> google.protobuf.Duration
+	74, // 12: kubedevaiops.fleet.v1.CreateTokenRequest.cluster_labels:type_name -> kubedevaiops.fleet.v1.CreateTokenRequest.ClusterLabelsEntry
+	11, // 13: kubedevaiops.fleet.v1.CreateTokenResponse.token:type_name -> kubedevaiops.fleet.v1.BootstrapToken
+	0,  // 14: kubedevaiops.fleet.v1.ListTokensRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
+	11, // 15: kubedevaiops.fleet.v1.ListTokensResponse.tokens:type_name -> kubedevaiops.fleet.v1.BootstrapToken
+	11, // 16: kubedevaiops.fleet.v1.RevokeTokenResponse.token:type_name -> kubedevaiops.fleet.v1.BootstrapToken
+	75, // 17: kubedevaiops.fleet.v1.ApplyClusterSetRequest.cluster_set:type_name -> kubedevaiops.fleet.v1.Resource
+	75, // 18: kubedevaiops.fleet.v1.ApplyClusterSetResponse.cluster_set:type_name -> kubedevaiops.fleet.v1.Resource
+	0,  // 19: kubedevaiops.fleet.v1.GetClusterSetRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
+	75, // 20: kubedevaiops.fleet.v1.GetClusterSetResponse.cluster_set:type_name -> kubedevaiops.fleet.v1.Resource
+	0,  // 21: kubedevaiops.fleet.v1.ListClusterSetsRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
+	75, // 22: kubedevaiops.fleet.v1.ListClusterSetsResponse.cluster_sets:type_name -> kubedevaiops.fleet.v1.Resource
+	75, // 23: kubedevaiops.fleet.v1.ApplyPlacementRequest.placement:type_name -> kubedevaiops.fleet.v1.Resource
+	75, // 24: kubedevaiops.fleet.v1.ApplyPlacementResponse.placement:type_name -> kubedevaiops.fleet.v1.Resource
+	0,  // 25: kubedevaiops.fleet.v1.GetPlacementRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
+	75, // 26: kubedevaiops.fleet.v1.GetPlacementResponse.placement:type_name -> kubedevaiops.fleet.v1.Resource
+	0,  // 27: kubedevaiops.fleet.v1.ListPlacementsRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
+	75, // 28: kubedevaiops.fleet.v1.ListPlacementsResponse.placements:type_name -> kubedevaiops.fleet.v1.Resource
+	0,  // 29: kubedevaiops.fleet.v1.ListPlacementDecisionsRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
+	75, // 30: kubedevaiops.fleet.v1.ListPlacementDecisionsResponse.decisions:type_name -> kubedevaiops.fleet.v1.Resource
+	75, // 31: kubedevaiops.fleet.v1.ApplyPolicyRequest.policy:type_name -> kubedevaiops.fleet.v1.Resource
+	75, // 32: kubedevaiops.fleet.v1.ApplyPolicyResponse.policy:type_name -> kubedevaiops.fleet.v1.Resource
+	0,  // 33: kubedevaiops.fleet.v1.GetPolicyRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
+	75, // 34: kubedevaiops.fleet.v1.GetPolicyResponse.policy:type_name -> kubedevaiops.fleet.v1.Resource
+	0,  // 35: kubedevaiops.fleet.v1.ListPoliciesRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
+	75, // 36: kubedevaiops.fleet.v1.ListPoliciesResponse.policies:type_name -> kubedevaiops.fleet.v1.Resource
+	0,  // 37: kubedevaiops.fleet.v1.ListPlansRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
+	75, // 38: kubedevaiops.fleet.v1.ListPlansResponse.plans:type_name -> kubedevaiops.fleet.v1.Resource
+	0,  // 39: kubedevaiops.fleet.v1.GetPlanRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
+	75, // 40: kubedevaiops.fleet.v1.GetPlanResponse.plan:type_name -> kubedevaiops.fleet.v1.Resource
+	75, // 41: kubedevaiops.fleet.v1.ApprovePlanResponse.plan:type_name -> kubedevaiops.fleet.v1.Resource
+	75, // 42: kubedevaiops.fleet.v1.ApprovePlanResponse.approval:type_name -> kubedevaiops.fleet.v1.Resource
+	75, // 43: kubedevaiops.fleet.v1.RejectPlanResponse.plan:type_name -> kubedevaiops.fleet.v1.Resource
+	75, // 44: kubedevaiops.fleet.v1.RejectPlanResponse.approval:type_name -> kubedevaiops.fleet.v1.Resource
+	0,  // 45: kubedevaiops.fleet.v1.ListApprovalsRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
+	75, // 46: kubedevaiops.fleet.v1.ListApprovalsResponse.approvals:type_name -> kubedevaiops.fleet.v1.Resource
+	0,  // 47: kubedevaiops.fleet.v1.GetApprovalRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
+	75, // 48: kubedevaiops.fleet.v1.GetApprovalResponse.approval:type_name -> kubedevaiops.fleet.v1.Resource
+	76, // 49: kubedevaiops.fleet.v1.AuditRecord.time:type_name -> google.protobuf.Timestamp
+	0,  // 50: kubedevaiops.fleet.v1.ListAuditRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
+	56, // 51: kubedevaiops.fleet.v1.ListAuditResponse.records:type_name -> kubedevaiops.fleet.v1.AuditRecord
+	62, // 52: kubedevaiops.fleet.v1.ListMembersResponse.members:type_name -> kubedevaiops.fleet.v1.HubMember
+	62, // 53: kubedevaiops.fleet.v1.JoinMemberResponse.members:type_name -> kubedevaiops.fleet.v1.HubMember
+	62, // 54: kubedevaiops.fleet.v1.LeaveMemberResponse.members:type_name -> kubedevaiops.fleet.v1.HubMember
+	1,  // 55: kubedevaiops.fleet.v1.Fleet.ListClusters:input_type -> kubedevaiops.fleet.v1.ListClustersRequest
+	3,  // 56: kubedevaiops.fleet.v1.Fleet.GetCluster:input_type -> kubedevaiops.fleet.v1.GetClusterRequest
+	5,  // 57: kubedevaiops.fleet.v1.Fleet.AcceptCluster:input_type -> kubedevaiops.fleet.v1.AcceptClusterRequest
+	7,  // 58: kubedevaiops.fleet.v1.Fleet.DenyCluster:input_type -> kubedevaiops.fleet.v1.DenyClusterRequest
+	9,  // 59: kubedevaiops.fleet.v1.Fleet.LabelCluster:input_type -> kubedevaiops.fleet.v1.LabelClusterRequest
+	12, // 60: kubedevaiops.fleet.v1.Fleet.CreateToken:input_type -> kubedevaiops.fleet.v1.CreateTokenRequest
+	14, // 61: kubedevaiops.fleet.v1.Fleet.ListTokens:input_type -> kubedevaiops.fleet.v1.ListTokensRequest
+	16, // 62: kubedevaiops.fleet.v1.Fleet.RevokeToken:input_type -> kubedevaiops.fleet.v1.RevokeTokenRequest
+	18, // 63: kubedevaiops.fleet.v1.Fleet.ApplyClusterSet:input_type -> kubedevaiops.fleet.v1.ApplyClusterSetRequest
+	20, // 64: kubedevaiops.fleet.v1.Fleet.GetClusterSet:input_type -> kubedevaiops.fleet.v1.GetClusterSetRequest
+	22, // 65: kubedevaiops.fleet.v1.Fleet.ListClusterSets:input_type -> kubedevaiops.fleet.v1.ListClusterSetsRequest
+	24, // 66: kubedevaiops.fleet.v1.Fleet.DeleteClusterSet:input_type -> kubedevaiops.fleet.v1.DeleteClusterSetRequest
+	26, // 67: kubedevaiops.fleet.v1.Fleet.ApplyPlacement:input_type -> kubedevaiops.fleet.v1.ApplyPlacementRequest
+	28, // 68: kubedevaiops.fleet.v1.Fleet.GetPlacement:input_type -> kubedevaiops.fleet.v1.GetPlacementRequest
+	30, // 69: kubedevaiops.fleet.v1.Fleet.ListPlacements:input_type -> kubedevaiops.fleet.v1.ListPlacementsRequest
+	32, // 70: kubedevaiops.fleet.v1.Fleet.DeletePlacement:input_type -> kubedevaiops.fleet.v1.DeletePlacementRequest
+	34, // 71: kubedevaiops.fleet.v1.Fleet.ListPlacementDecisions:input_type -> kubedevaiops.fleet.v1.ListPlacementDecisionsRequest
+	36, // 72: kubedevaiops.fleet.v1.Fleet.ApplyPolicy:input_type -> kubedevaiops.fleet.v1.ApplyPolicyRequest
+	38, // 73: kubedevaiops.fleet.v1.Fleet.GetPolicy:input_type -> kubedevaiops.fleet.v1.GetPolicyRequest
+	40, // 74: kubedevaiops.fleet.v1.Fleet.ListPolicies:input_type -> kubedevaiops.fleet.v1.ListPoliciesRequest
+	42, // 75: kubedevaiops.fleet.v1.Fleet.DeletePolicy:input_type -> kubedevaiops.fleet.v1.DeletePolicyRequest
+	44, // 76: kubedevaiops.fleet.v1.Fleet.ListPlans:input_type -> kubedevaiops.fleet.v1.ListPlansRequest
+	46, // 77: kubedevaiops.fleet.v1.Fleet.GetPlan:input_type -> kubedevaiops.fleet.v1.GetPlanRequest
+	48, // 78: kubedevaiops.fleet.v1.Fleet.ApprovePlan:input_type -> kubedevaiops.fleet.v1.ApprovePlanRequest
+	50, // 79: kubedevaiops.fleet.v1.Fleet.RejectPlan:input_type -> kubedevaiops.fleet.v1.RejectPlanRequest
+	52, // 80: kubedevaiops.fleet.v1.Fleet.ListApprovals:input_type -> kubedevaiops.fleet.v1.ListApprovalsRequest
+	54, // 81: kubedevaiops.fleet.v1.Fleet.GetApproval:input_type -> kubedevaiops.fleet.v1.GetApprovalRequest
+	57, // 82: kubedevaiops.fleet.v1.Fleet.ListAudit:input_type -> kubedevaiops.fleet.v1.ListAuditRequest
+	59, // 83: kubedevaiops.fleet.v1.Fleet.VerifyAudit:input_type -> kubedevaiops.fleet.v1.VerifyAuditRequest
+	61, // 84: kubedevaiops.fleet.v1.Fleet.ListMembers:input_type -> kubedevaiops.fleet.v1.ListMembersRequest
+	64, // 85: kubedevaiops.fleet.v1.Fleet.JoinMember:input_type -> kubedevaiops.fleet.v1.JoinMemberRequest
+	66, // 86: kubedevaiops.fleet.v1.Fleet.LeaveMember:input_type -> kubedevaiops.fleet.v1.LeaveMemberRequest
+	68, // 87: kubedevaiops.fleet.v1.Fleet.SaveSnapshot:input_type -> kubedevaiops.fleet.v1.SaveSnapshotRequest
+	70, // 88: kubedevaiops.fleet.v1.Fleet.RestoreSnapshot:input_type -> kubedevaiops.fleet.v1.RestoreSnapshotRequest
+	2,  // 89: kubedevaiops.fleet.v1.Fleet.ListClusters:output_type -> kubedevaiops.fleet.v1.ListClustersResponse
+	4,  // 90: kubedevaiops.fleet.v1.Fleet.GetCluster:output_type -> kubedevaiops.fleet.v1.GetClusterResponse
+	6,  // 91: kubedevaiops.fleet.v1.Fleet.AcceptCluster:output_type -> kubedevaiops.fleet.v1.AcceptClusterResponse
+	8,  // 92: kubedevaiops.fleet.v1.Fleet.DenyCluster:output_type -> kubedevaiops.fleet.v1.DenyClusterResponse
+	10, // 93: kubedevaiops.fleet.v1.Fleet.LabelCluster:output_type -> kubedevaiops.fleet.v1.LabelClusterResponse
+	13, // 94: kubedevaiops.fleet.v1.Fleet.CreateToken:output_type -> kubedevaiops.fleet.v1.CreateTokenResponse
+	15, // 95: kubedevaiops.fleet.v1.Fleet.ListTokens:output_type -> kubedevaiops.fleet.v1.ListTokensResponse
+	17, // 96: kubedevaiops.fleet.v1.Fleet.RevokeToken:output_type -> kubedevaiops.fleet.v1.RevokeTokenResponse
+	19, // 97: kubedevaiops.fleet.v1.Fleet.ApplyClusterSet:output_type -> kubedevaiops.fleet.v1.ApplyClusterSetResponse
+	21, // 98: kubedevaiops.fleet.v1.Fleet.GetClusterSet:output_type -> kubedevaiops.fleet.v1.GetClusterSetResponse
+	23, // 99: kubedevaiops.fleet.v1.Fleet.ListClusterSets:output_type -> kubedevaiops.fleet.v1.ListClusterSetsResponse
+	25, // 100: kubedevaiops.fleet.v1.Fleet.DeleteClusterSet:output_type -> kubedevaiops.fleet.v1.DeleteClusterSetResponse
+	27, // 101: kubedevaiops.fleet.v1.Fleet.ApplyPlacement:output_type -> kubedevaiops.fleet.v1.ApplyPlacementResponse
+	29, // 102: kubedevaiops.fleet.v1.Fleet.GetPlacement:output_type -> kubedevaiops.fleet.v1.GetPlacementResponse
+	31, // 103: kubedevaiops.fleet.v1.Fleet.ListPlacements:output_type -> kubedevaiops.fleet.v1.ListPlacementsResponse
+	33, // 104: kubedevaiops.fleet.v1.Fleet.DeletePlacement:output_type -> kubedevaiops.fleet.v1.DeletePlacementResponse
+	35, // 105: kubedevaiops.fleet.v1.Fleet.ListPlacementDecisions:output_type -> kubedevaiops.fleet.v1.ListPlacementDecisionsResponse
+	37, // 106: kubedevaiops.fleet.v1.Fleet.ApplyPolicy:output_type -> kubedevaiops.fleet.v1.ApplyPolicyResponse
+	39, // 107: kubedevaiops.fleet.v1.Fleet.GetPolicy:output_type -> kubedevaiops.fleet.v1.GetPolicyResponse
+	41, // 108: kubedevaiops.fleet.v1.Fleet.ListPolicies:output_type -> kubedevaiops.fleet.v1.ListPoliciesResponse
+	43, // 109: kubedevaiops.fleet.v1.Fleet.DeletePolicy:output_type -> kubedevaiops.fleet.v1.DeletePolicyResponse
+	45, // 110: kubedevaiops.fleet.v1.Fleet.ListPlans:output_type -> kubedevaiops.fleet.v1.ListPlansResponse
+	47, // 111: kubedevaiops.fleet.v1.Fleet.GetPlan:output_type -> kubedevaiops.fleet.v1.GetPlanResponse
+	49, // 112: kubedevaiops.fleet.v1.Fleet.ApprovePlan:output_type -> kubedevaiops.fleet.v1.ApprovePlanResponse
+	51, // 113: kubedevaiops.fleet.v1.Fleet.RejectPlan:output_type -> kubedevaiops.fleet.v1.RejectPlanResponse
+	53, // 114: kubedevaiops.fleet.v1.Fleet.ListApprovals:output_type -> kubedevaiops.fleet.v1.ListApprovalsResponse
+	55, // 115: kubedevaiops.fleet.v1.Fleet.GetApproval:output_type -> kubedevaiops.fleet.v1.GetApprovalResponse
+	58, // 116: kubedevaiops.fleet.v1.Fleet.ListAudit:output_type -> kubedevaiops.fleet.v1.ListAuditResponse
+	60, // 117: kubedevaiops.fleet.v1.Fleet.VerifyAudit:output_type -> kubedevaiops.fleet.v1.VerifyAuditResponse
+	63, // 118: kubedevaiops.fleet.v1.Fleet.ListMembers:output_type -> kubedevaiops.fleet.v1.ListMembersResponse
+	65, // 119: kubedevaiops.fleet.v1.Fleet.JoinMember:output_type -> kubedevaiops.fleet.v1.JoinMemberResponse
+	67, // 120: kubedevaiops.fleet.v1.Fleet.LeaveMember:output_type -> kubedevaiops.fleet.v1.LeaveMemberResponse
+	69, // 121: kubedevaiops.fleet.v1.Fleet.SaveSnapshot:output_type -> kubedevaiops.fleet.v1.SaveSnapshotResponse
+	71, // 122: kubedevaiops.fleet.v1.Fleet.RestoreSnapshot:output_type -> kubedevaiops.fleet.v1.RestoreSnapshotResponse
+	89, // [89:123] is the sub-list for method output_type
+	55, // [55:89] is the sub-list for method input_type
+	55, // [55:55] is the sub-list for extension type_name
+	55, // [55:55] is the sub-list for extension extendee
+	0,  // [0:55] is the sub-list for field type_name
 }
 
 func init() { file_fleet_v1_fleet_proto_init() }
@@ -4100,13 +4934,14 @@ func file_fleet_v1_fleet_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fleet_v1_fleet_proto_rawDesc), len(file_fleet_v1_fleet_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   63,
+			NumEnums:      1,
+			NumMessages:   74,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_fleet_v1_fleet_proto_goTypes,
 		DependencyIndexes: file_fleet_v1_fleet_proto_depIdxs,
+		EnumInfos:         file_fleet_v1_fleet_proto_enumTypes,
 		MessageInfos:      file_fleet_v1_fleet_proto_msgTypes,
 	}.Build()
 	File_fleet_v1_fleet_proto = out.File

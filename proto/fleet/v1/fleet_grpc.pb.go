@@ -50,6 +50,11 @@ const (
 	Fleet_GetApproval_FullMethodName            = "/kubedevaiops.fleet.v1.Fleet/GetApproval"
 	Fleet_ListAudit_FullMethodName              = "/kubedevaiops.fleet.v1.Fleet/ListAudit"
 	Fleet_VerifyAudit_FullMethodName            = "/kubedevaiops.fleet.v1.Fleet/VerifyAudit"
+	Fleet_ListMembers_FullMethodName            = "/kubedevaiops.fleet.v1.Fleet/ListMembers"
+	Fleet_JoinMember_FullMethodName             = "/kubedevaiops.fleet.v1.Fleet/JoinMember"
+	Fleet_LeaveMember_FullMethodName            = "/kubedevaiops.fleet.v1.Fleet/LeaveMember"
+	Fleet_SaveSnapshot_FullMethodName           = "/kubedevaiops.fleet.v1.Fleet/SaveSnapshot"
+	Fleet_RestoreSnapshot_FullMethodName        = "/kubedevaiops.fleet.v1.Fleet/RestoreSnapshot"
 )
 
 // FleetClient is the client API for Fleet service.
@@ -121,6 +126,16 @@ type FleetClient interface {
 	ListAudit(ctx context.Context, in *ListAuditRequest, opts ...grpc.CallOption) (*ListAuditResponse, error)
 	// VerifyAudit checks the audit hash chain over a range of indices.
 	VerifyAudit(ctx context.Context, in *VerifyAuditRequest, opts ...grpc.CallOption) (*VerifyAuditResponse, error)
+	// ListMembers lists the hub's Raft members and which one leads.
+	ListMembers(ctx context.Context, in *ListMembersRequest, opts ...grpc.CallOption) (*ListMembersResponse, error)
+	// JoinMember adds a member to the hub (any member forwards it to the leader).
+	JoinMember(ctx context.Context, in *JoinMemberRequest, opts ...grpc.CallOption) (*JoinMemberResponse, error)
+	// LeaveMember removes a member from the hub.
+	LeaveMember(ctx context.Context, in *LeaveMemberRequest, opts ...grpc.CallOption) (*LeaveMemberResponse, error)
+	// SaveSnapshot streams a consistent snapshot of the whole hub state, for backup.
+	SaveSnapshot(ctx context.Context, in *SaveSnapshotRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[SaveSnapshotResponse], error)
+	// RestoreSnapshot replaces the whole hub state with a saved snapshot (meant for a fresh hub).
+	RestoreSnapshot(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[RestoreSnapshotRequest, RestoreSnapshotResponse], error)
 }
 
 type fleetClient struct {
@@ -421,6 +436,68 @@ func (c *fleetClient) VerifyAudit(ctx context.Context, in *VerifyAuditRequest, o
 	return out, nil
 }
 
+func (c *fleetClient) ListMembers(ctx context.Context, in *ListMembersRequest, opts ...grpc.CallOption) (*ListMembersResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListMembersResponse)
+	err := c.cc.Invoke(ctx, Fleet_ListMembers_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *fleetClient) JoinMember(ctx context.Context, in *JoinMemberRequest, opts ...grpc.CallOption) (*JoinMemberResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(JoinMemberResponse)
+	err := c.cc.Invoke(ctx, Fleet_JoinMember_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *fleetClient) LeaveMember(ctx context.Context, in *LeaveMemberRequest, opts ...grpc.CallOption) (*LeaveMemberResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(LeaveMemberResponse)
+	err := c.cc.Invoke(ctx, Fleet_LeaveMember_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *fleetClient) SaveSnapshot(ctx context.Context, in *SaveSnapshotRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[SaveSnapshotResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Fleet_ServiceDesc.Streams[0], Fleet_SaveSnapshot_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[SaveSnapshotRequest, SaveSnapshotResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Fleet_SaveSnapshotClient = grpc.ServerStreamingClient[SaveSnapshotResponse]
+
+func (c *fleetClient) RestoreSnapshot(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[RestoreSnapshotRequest, RestoreSnapshotResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Fleet_ServiceDesc.Streams[1], Fleet_RestoreSnapshot_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[RestoreSnapshotRequest, RestoreSnapshotResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Fleet_RestoreSnapshotClient = grpc.ClientStreamingClient[RestoreSnapshotRequest, RestoreSnapshotResponse]
+
 // FleetServer is the server API for Fleet service.
 // All implementations must embed UnimplementedFleetServer
 // for forward compatibility.
@@ -490,6 +567,16 @@ type FleetServer interface {
 	ListAudit(context.Context, *ListAuditRequest) (*ListAuditResponse, error)
 	// VerifyAudit checks the audit hash chain over a range of indices.
 	VerifyAudit(context.Context, *VerifyAuditRequest) (*VerifyAuditResponse, error)
+	// ListMembers lists the hub's Raft members and which one leads.
+	ListMembers(context.Context, *ListMembersRequest) (*ListMembersResponse, error)
+	// JoinMember adds a member to the hub (any member forwards it to the leader).
+	JoinMember(context.Context, *JoinMemberRequest) (*JoinMemberResponse, error)
+	// LeaveMember removes a member from the hub.
+	LeaveMember(context.Context, *LeaveMemberRequest) (*LeaveMemberResponse, error)
+	// SaveSnapshot streams a consistent snapshot of the whole hub state, for backup.
+	SaveSnapshot(*SaveSnapshotRequest, grpc.ServerStreamingServer[SaveSnapshotResponse]) error
+	// RestoreSnapshot replaces the whole hub state with a saved snapshot (meant for a fresh hub).
+	RestoreSnapshot(grpc.ClientStreamingServer[RestoreSnapshotRequest, RestoreSnapshotResponse]) error
 	mustEmbedUnimplementedFleetServer()
 }
 
@@ -586,6 +673,21 @@ func (UnimplementedFleetServer) ListAudit(context.Context, *ListAuditRequest) (*
 }
 func (UnimplementedFleetServer) VerifyAudit(context.Context, *VerifyAuditRequest) (*VerifyAuditResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method VerifyAudit not implemented")
+}
+func (UnimplementedFleetServer) ListMembers(context.Context, *ListMembersRequest) (*ListMembersResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListMembers not implemented")
+}
+func (UnimplementedFleetServer) JoinMember(context.Context, *JoinMemberRequest) (*JoinMemberResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method JoinMember not implemented")
+}
+func (UnimplementedFleetServer) LeaveMember(context.Context, *LeaveMemberRequest) (*LeaveMemberResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method LeaveMember not implemented")
+}
+func (UnimplementedFleetServer) SaveSnapshot(*SaveSnapshotRequest, grpc.ServerStreamingServer[SaveSnapshotResponse]) error {
+	return status.Error(codes.Unimplemented, "method SaveSnapshot not implemented")
+}
+func (UnimplementedFleetServer) RestoreSnapshot(grpc.ClientStreamingServer[RestoreSnapshotRequest, RestoreSnapshotResponse]) error {
+	return status.Error(codes.Unimplemented, "method RestoreSnapshot not implemented")
 }
 func (UnimplementedFleetServer) mustEmbedUnimplementedFleetServer() {}
 func (UnimplementedFleetServer) testEmbeddedByValue()               {}
@@ -1130,6 +1232,78 @@ func _Fleet_VerifyAudit_Handler(srv interface{}, ctx context.Context, dec func(i
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Fleet_ListMembers_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListMembersRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FleetServer).ListMembers(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Fleet_ListMembers_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FleetServer).ListMembers(ctx, req.(*ListMembersRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Fleet_JoinMember_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(JoinMemberRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FleetServer).JoinMember(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Fleet_JoinMember_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FleetServer).JoinMember(ctx, req.(*JoinMemberRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Fleet_LeaveMember_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(LeaveMemberRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FleetServer).LeaveMember(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Fleet_LeaveMember_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FleetServer).LeaveMember(ctx, req.(*LeaveMemberRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Fleet_SaveSnapshot_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(SaveSnapshotRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(FleetServer).SaveSnapshot(m, &grpc.GenericServerStream[SaveSnapshotRequest, SaveSnapshotResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Fleet_SaveSnapshotServer = grpc.ServerStreamingServer[SaveSnapshotResponse]
+
+func _Fleet_RestoreSnapshot_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(FleetServer).RestoreSnapshot(&grpc.GenericServerStream[RestoreSnapshotRequest, RestoreSnapshotResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Fleet_RestoreSnapshotServer = grpc.ClientStreamingServer[RestoreSnapshotRequest, RestoreSnapshotResponse]
+
 // Fleet_ServiceDesc is the grpc.ServiceDesc for Fleet service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1253,7 +1427,30 @@ var Fleet_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "VerifyAudit",
 			Handler:    _Fleet_VerifyAudit_Handler,
 		},
+		{
+			MethodName: "ListMembers",
+			Handler:    _Fleet_ListMembers_Handler,
+		},
+		{
+			MethodName: "JoinMember",
+			Handler:    _Fleet_JoinMember_Handler,
+		},
+		{
+			MethodName: "LeaveMember",
+			Handler:    _Fleet_LeaveMember_Handler,
+		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "SaveSnapshot",
+			Handler:       _Fleet_SaveSnapshot_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "RestoreSnapshot",
+			Handler:       _Fleet_RestoreSnapshot_Handler,
+			ClientStreams: true,
+		},
+	},
 	Metadata: "fleet/v1/fleet.proto",
 }

@@ -1,0 +1,180 @@
+package fleetapi
+
+import (
+	"context"
+	"encoding/json"
+	"strconv"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/kubedevaiops/kubedevaiops/hub/store"
+	fleetv1 "github.com/kubedevaiops/kubedevaiops/proto/fleet/v1"
+)
+
+// The generic resource path every kind goes through: apply (create or update, optimistic on
+// resource_version), get, list and delete.
+
+func toProto(r *store.Resource) *fleetv1.Resource {
+	return &fleetv1.Resource{
+		Kind: r.Kind, Name: r.Name, Namespace: r.Namespace,
+		ResourceVersion: r.ResourceVersionString(), Index: r.ModifyIndex, ObjectJson: r.Object,
+	}
+}
+
+func parseVersion(rv string) (uint64, error) {
+	if rv == "" {
+		return 0, nil
+	}
+	v, err := strconv.ParseUint(rv, 10, 64)
+	if err != nil || v == 0 {
+		return 0, invalid("resource_version %q is not a version this hub issued", rv)
+	}
+	return v, nil
+}
+
+// applyResource creates the object, or updates it when it exists. With a resource_version the
+// write is conditional on it; without one it is unconditional.
+func (s *Server) applyResource(ctx context.Context, kind string, in *fleetv1.Resource) (*fleetv1.Resource, error) {
+	if in == nil || len(in.GetObjectJson()) == 0 {
+		return nil, invalid("%s: object_json is empty", kind)
+	}
+	if in.GetKind() != "" && in.GetKind() != kind {
+		return nil, invalid("this call stores %s objects, not %s", kind, in.GetKind())
+	}
+	rv, err := parseVersion(in.GetResourceVersion())
+	if err != nil {
+		return nil, err
+	}
+	obj := json.RawMessage(in.GetObjectJson())
+	var cmd []byte
+	if rv == 0 {
+		cmd, err = store.EncodeCreate(kind, obj)
+		if err != nil {
+			return nil, grpcError(err)
+		}
+		res, err := s.commit(ctx, cmd)
+		if err == nil {
+			return toProto(res.Resource), nil
+		}
+		if status.Code(err) != codes.AlreadyExists {
+			return nil, err
+		}
+	}
+	if cmd, err = store.EncodeUpdate(kind, obj, rv); err != nil {
+		return nil, grpcError(err)
+	}
+	res, err := s.commit(ctx, cmd)
+	if err != nil {
+		return nil, err
+	}
+	return toProto(res.Resource), nil
+}
+
+func (s *Server) getResource(ctx context.Context, kind, ns, name string, c fleetv1.ReadConsistency) (*fleetv1.Resource, error) {
+	if name == "" {
+		return nil, invalid("%s: name is required", kind)
+	}
+	if err := s.readBarrier(ctx, c); err != nil {
+		return nil, err
+	}
+	r, err := s.store.Get(kind, ns, name)
+	if err != nil {
+		return nil, grpcError(err)
+	}
+	return toProto(r), nil
+}
+
+// listResources returns a page of a kind; the page token is the position after the last item.
+func (s *Server) listResources(ctx context.Context, kind, ns, selector string, pageSize int32, pageToken string, c fleetv1.ReadConsistency) ([]*fleetv1.Resource, string, error) {
+	if err := s.readBarrier(ctx, c); err != nil {
+		return nil, "", err
+	}
+	items, _, err := s.store.List(kind, ns, selector)
+	if err != nil {
+		return nil, "", grpcError(err)
+	}
+	start := 0
+	if pageToken != "" {
+		n, err := strconv.Atoi(pageToken)
+		if err != nil || n < 0 || n > len(items) {
+			return nil, "", invalid("page_token %q is not one this hub issued", pageToken)
+		}
+		start = n
+	}
+	end := len(items)
+	if pageSize > 0 && start+int(pageSize) < end {
+		end = start + int(pageSize)
+	}
+	out := make([]*fleetv1.Resource, 0, end-start)
+	for _, r := range items[start:end] {
+		out = append(out, toProto(r))
+	}
+	next := ""
+	if end < len(items) {
+		next = strconv.Itoa(end)
+	}
+	return out, next, nil
+}
+
+func (s *Server) deleteResource(ctx context.Context, kind, ns, name, rv string) (uint64, error) {
+	v, err := parseVersion(rv)
+	if err != nil {
+		return 0, err
+	}
+	cmd, err := store.EncodeDelete(kind, ns, name, v)
+	if err != nil {
+		return 0, grpcError(err)
+	}
+	res, err := s.commit(ctx, cmd)
+	if err != nil {
+		return 0, err
+	}
+	return res.Index, nil
+}
+
+// AIOpsPolicies.
+
+func (s *Server) ApplyPolicy(ctx context.Context, req *fleetv1.ApplyPolicyRequest) (*fleetv1.ApplyPolicyResponse, error) {
+	if _, err := canWrite(ctx); err != nil {
+		return nil, err
+	}
+	r, err := s.applyResource(ctx, store.KindAIOpsPolicy, req.GetPolicy())
+	if err != nil {
+		return nil, err
+	}
+	return &fleetv1.ApplyPolicyResponse{Policy: r}, nil
+}
+
+func (s *Server) GetPolicy(ctx context.Context, req *fleetv1.GetPolicyRequest) (*fleetv1.GetPolicyResponse, error) {
+	if _, err := canRead(ctx); err != nil {
+		return nil, err
+	}
+	r, err := s.getResource(ctx, store.KindAIOpsPolicy, req.GetNamespace(), req.GetName(), req.GetConsistency())
+	if err != nil {
+		return nil, err
+	}
+	return &fleetv1.GetPolicyResponse{Policy: r}, nil
+}
+
+func (s *Server) ListPolicies(ctx context.Context, req *fleetv1.ListPoliciesRequest) (*fleetv1.ListPoliciesResponse, error) {
+	if _, err := canRead(ctx); err != nil {
+		return nil, err
+	}
+	items, next, err := s.listResources(ctx, store.KindAIOpsPolicy, req.GetNamespace(), req.GetLabelSelector(), req.GetPageSize(), req.GetPageToken(), req.GetConsistency())
+	if err != nil {
+		return nil, err
+	}
+	return &fleetv1.ListPoliciesResponse{Policies: items, NextPageToken: next}, nil
+}
+
+func (s *Server) DeletePolicy(ctx context.Context, req *fleetv1.DeletePolicyRequest) (*fleetv1.DeletePolicyResponse, error) {
+	if _, err := canWrite(ctx); err != nil {
+		return nil, err
+	}
+	index, err := s.deleteResource(ctx, store.KindAIOpsPolicy, req.GetNamespace(), req.GetName(), req.GetResourceVersion())
+	if err != nil {
+		return nil, err
+	}
+	return &fleetv1.DeletePolicyResponse{Index: index}, nil
+}

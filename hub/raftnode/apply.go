@@ -1,0 +1,239 @@
+package raftnode
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/raft"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	hubv1 "github.com/kubedevaiops/kubedevaiops/proto/hub/v1"
+)
+
+// Codec is what the node needs to know of the store's commands: how to pack several into one
+// Raft entry, how to split the FSM's answer to such an entry, and how results cross the wire
+// when a follower forwards a write.
+type Codec interface {
+	// Batch packs encoded commands into one command.
+	Batch(cmds [][]byte) ([]byte, error)
+	// SplitBatch returns the per-command results of a batch, in order.
+	SplitBatch(resp any, n int) ([]any, error)
+	// MarshalResult and UnmarshalResult carry one result to a forwarding member.
+	MarshalResult(resp any) ([]byte, error)
+	UnmarshalResult(data []byte) (any, error)
+}
+
+// Apply commits one encoded store command and returns the FSM's result for it and the Raft index
+// it was committed at. On the leader, concurrent commands are packed into shared Raft entries; on
+// a follower the command is forwarded to the leader. A leader change is waited out up to the hold
+// timeout when the command was certainly not applied; when it may have been, ErrOutcomeUnknown.
+func (n *Node) Apply(ctx context.Context, cmd []byte) (any, uint64, error) {
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.HoldTimeout)
+	defer cancel()
+	for {
+		var (
+			resp  any
+			index uint64
+			err   error
+		)
+		if n.IsLeader() {
+			resp, index, err = n.apply.submit(ctx, cmd)
+		} else {
+			resp, index, err = n.forwardApply(ctx, cmd)
+		}
+		if !errors.Is(err, errRetry) {
+			return resp, index, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, 0, ErrNoLeader
+		case <-n.stop:
+			return nil, 0, ErrShutdown
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// errRetry marks a failure that certainly applied nothing, so Apply may try again.
+var errRetry = errors.New("retry: not applied")
+
+// classifyRaftErr maps the Raft library's apply errors onto retry / unknown outcome.
+func classifyRaftErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrEnqueueTimeout):
+		return errRetry // never entered the log
+	case errors.Is(err, raft.ErrLeadershipLost), errors.Is(err, raft.ErrAbortedByRestore):
+		return ErrOutcomeUnknown
+	case errors.Is(err, raft.ErrRaftShutdown):
+		// The entry may have been replicated before the shutdown.
+		return ErrOutcomeUnknown
+	default:
+		return fmt.Errorf("raft apply: %w", err)
+	}
+}
+
+// forwardApply sends the command to the leader's member API.
+func (n *Node) forwardApply(ctx context.Context, cmd []byte) (any, uint64, error) {
+	client, err := n.leaderClient(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	out, err := client.Apply(ctx, &hubv1.ApplyRequest{Command: cmd, FromMember: n.cfg.ID})
+	if err != nil {
+		return nil, 0, classifyForwardErr(err)
+	}
+	resp, err := n.apply.codec.UnmarshalResult(out.GetResult())
+	if err != nil {
+		return nil, 0, fmt.Errorf("forwarded write: decode the leader's result: %w", err)
+	}
+	return resp, out.GetRaftIndex(), nil
+}
+
+// classifyForwardErr decides whether a failed forward may be retried. The leader answers
+// FAILED_PRECONDITION when it is not the leader and did nothing; a transport failure after the
+// request may have reached the leader leaves the outcome unknown.
+func classifyForwardErr(err error) error {
+	st, _ := status.FromError(err)
+	switch st.Code() {
+	case codes.FailedPrecondition:
+		return errRetry
+	case codes.Unavailable:
+		// The connection was up when the request went out: it may have reached the leader.
+		return ErrOutcomeUnknown
+	case codes.Aborted:
+		if st.Message() == ErrOutcomeUnknown.Error() {
+			return ErrOutcomeUnknown
+		}
+	case codes.DeadlineExceeded:
+		return ErrOutcomeUnknown
+	}
+	return fmt.Errorf("forwarded write: %w", err)
+}
+
+// pending is one command waiting for the batcher.
+type pending struct {
+	cmd  []byte
+	done chan outcome
+}
+
+type outcome struct {
+	resp  any
+	index uint64
+	err   error
+}
+
+// batcher packs concurrent commands into Raft entries on the leader. It keeps at most
+// maxInflight entries in flight; commands arriving meanwhile wait and go out together in the
+// next entry, so entries grow with concurrency and throughput with them.
+type batcher struct {
+	n        *Node
+	codec    Codec
+	in       chan *pending
+	max      int
+	inflight chan struct{}
+}
+
+const maxInflight = 2
+
+func newBatcher(n *Node, max int) *batcher {
+	return &batcher{n: n, codec: n.cfg.Codec, in: make(chan *pending, 4*max), max: max, inflight: make(chan struct{}, maxInflight)}
+}
+
+func (b *batcher) submit(ctx context.Context, cmd []byte) (any, uint64, error) {
+	p := &pending{cmd: cmd, done: make(chan outcome, 1)}
+	select {
+	case b.in <- p:
+	case <-ctx.Done():
+		return nil, 0, errRetry // never queued
+	case <-b.n.stop:
+		return nil, 0, ErrShutdown
+	}
+	// Once queued the command will be proposed; wait for its outcome even if ctx ends, so the
+	// caller never mistakes a committed write for a failed one.
+	o := <-p.done
+	return o.resp, o.index, o.err
+}
+
+func (b *batcher) run(stop <-chan struct{}) {
+	for {
+		select {
+		case <-stop:
+			b.drainWith(ErrShutdown)
+			return
+		case b.inflight <- struct{}{}:
+		}
+		var batch []*pending
+		select {
+		case <-stop:
+			b.drainWith(ErrShutdown)
+			return
+		case p := <-b.in:
+			batch = append(batch, p)
+		}
+	fill:
+		for len(batch) < b.max {
+			select {
+			case p := <-b.in:
+				batch = append(batch, p)
+			default:
+				break fill
+			}
+		}
+		go func() {
+			defer func() { <-b.inflight }()
+			b.propose(batch)
+		}()
+	}
+}
+
+func (b *batcher) drainWith(err error) {
+	for {
+		select {
+		case p := <-b.in:
+			p.done <- outcome{err: err}
+		default:
+			return
+		}
+	}
+}
+
+func (b *batcher) propose(batch []*pending) {
+	data := batch[0].cmd
+	if len(batch) > 1 {
+		cmds := make([][]byte, len(batch))
+		for i, p := range batch {
+			cmds[i] = p.cmd
+		}
+		var err error
+		if data, err = b.codec.Batch(cmds); err != nil {
+			for _, p := range batch {
+				p.done <- outcome{err: fmt.Errorf("pack batch: %w", err)}
+			}
+			return
+		}
+	}
+	f := b.n.raft.Apply(data, b.n.cfg.HoldTimeout)
+	if err := classifyRaftErr(f.Error()); err != nil {
+		for _, p := range batch {
+			p.done <- outcome{err: err}
+		}
+		return
+	}
+	if len(batch) == 1 {
+		batch[0].done <- outcome{resp: f.Response(), index: f.Index()}
+		return
+	}
+	results, err := b.codec.SplitBatch(f.Response(), len(batch))
+	for i, p := range batch {
+		if err != nil {
+			p.done <- outcome{err: fmt.Errorf("batch committed at %d but its results are unreadable: %w", f.Index(), err), index: f.Index()}
+			continue
+		}
+		p.done <- outcome{resp: results[i], index: f.Index()}
+	}
+}

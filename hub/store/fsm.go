@@ -1,0 +1,334 @@
+package store
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+
+	memdb "github.com/hashicorp/go-memdb"
+	"github.com/hashicorp/raft"
+	"google.golang.org/protobuf/proto"
+
+	hubv1 "github.com/kubedevaiops/kubedevaiops/proto/hub/v1"
+)
+
+// applyFunc applies one command's payload within an applier's transaction. It must
+// check everything before writing anything, so that a failed command applies nothing.
+type applyFunc func(a *applier, payload []byte) *Result
+
+// commands is the dispatch table, keyed by command type without the ignore flag.
+var commands map[CommandType]applyFunc
+
+func init() {
+	commands = map[CommandType]applyFunc{
+		CmdResourceWrite: applyResourceWrite,
+		CmdAuditAppend:   applyAuditAppend,
+		CmdBatch:         applyBatch,
+	}
+}
+
+// applier applies the commands of one or more Raft entries in one memdb transaction.
+type applier struct {
+	s      *Store
+	txn    *memdb.Txn
+	index  uint64  // store index, bumped by each applied mutation
+	events []Event // watch events, published after commit
+	raft   uint64  // index of the Raft entry being applied
+}
+
+// Apply applies one committed Raft entry; see Result for what it returns.
+func (s *Store) Apply(l *raft.Log) any {
+	return s.ApplyBatch([]*raft.Log{l})[0]
+}
+
+// ApplyBatch applies consecutive committed Raft entries in one transaction and returns
+// one response per entry: a *Result for each command entry, nil for others.
+func (s *Store) ApplyBatch(logs []*raft.Log) []any {
+	out := make([]any, len(logs))
+	if len(logs) == 0 {
+		return out
+	}
+	a := &applier{s: s, txn: s.db.Load().Txn(true), index: s.index.Load()}
+	for i, l := range logs {
+		a.raft = l.Index
+		if l.Type != raft.LogCommand {
+			continue
+		}
+		out[i] = a.entry(l.Data)
+	}
+	last := logs[len(logs)-1].Index
+	if err := a.txn.Insert(tableMeta, &meta{StoreIndex: a.index, AppliedIndex: last}); err != nil {
+		// Only a schema bug gets here; the in-memory indexes stay right regardless.
+		s.log.Error("store: writing the meta row", "err", err)
+	}
+	a.txn.Commit()
+	s.index.Store(a.index)
+	s.hist.append(a.events, a.index)
+	s.setApplied(last)
+	return out
+}
+
+// entry applies the data of one command entry: type byte, then payload.
+func (a *applier) entry(data []byte) *Result {
+	if len(data) == 0 {
+		return a.fail(fmt.Errorf("%w: empty command at raft index %d", ErrInvalid, a.raft))
+	}
+	return a.dispatch(CommandType(data[0]), data[1:])
+}
+
+func (a *applier) dispatch(t CommandType, payload []byte) *Result {
+	fn, ok := commands[t&^IgnoreUnknownFlag]
+	if !ok {
+		if t&IgnoreUnknownFlag != 0 {
+			a.s.log.Warn("store: skipping a command of unknown type flagged ignore-if-unknown; this member is older than the proposer",
+				"type", uint8(t), "raftIndex", a.raft)
+			return &Result{Index: a.index, Ignored: true}
+		}
+		return a.fail(fmt.Errorf("%w: %d at raft index %d (this member may be older than the proposer)", ErrUnknownCommand, uint8(t), a.raft))
+	}
+	return fn(a, payload)
+}
+
+func (a *applier) fail(err error) *Result { return &Result{Index: a.index, Err: err} }
+
+func applyBatch(a *applier, payload []byte) *Result {
+	var b hubv1.Batch
+	if err := proto.Unmarshal(payload, &b); err != nil {
+		return a.fail(fmt.Errorf("%w: malformed Batch payload: %v", ErrInvalid, err))
+	}
+	if len(b.Commands) > MaxBatchCommands {
+		return a.fail(fmt.Errorf("%w: batch of %d commands, limit %d", ErrTooLarge, len(b.Commands), MaxBatchCommands))
+	}
+	subs := make([]*Result, len(b.Commands))
+	for i, c := range b.Commands {
+		switch {
+		case c.Type > 0xff:
+			subs[i] = a.fail(fmt.Errorf("%w: batch command %d: type %d is not a byte", ErrInvalid, i, c.Type))
+		case CommandType(c.Type)&^IgnoreUnknownFlag == CmdBatch:
+			subs[i] = a.fail(fmt.Errorf("%w: batch command %d is a batch; batches do not nest", ErrInvalid, i))
+		default:
+			subs[i] = a.dispatch(CommandType(c.Type), c.Payload)
+		}
+	}
+	return &Result{Index: a.index, Batch: subs}
+}
+
+func applyResourceWrite(a *applier, payload []byte) *Result {
+	var w hubv1.ResourceWrite
+	if err := proto.Unmarshal(payload, &w); err != nil {
+		return a.fail(fmt.Errorf("%w: malformed ResourceWrite payload: %v", ErrInvalid, err))
+	}
+	ki, ok := LookupKind(w.Kind)
+	if !ok {
+		return a.fail(fmt.Errorf("%w: unknown kind %q", ErrInvalid, w.Kind))
+	}
+	if err := checkNamespace(ki, w.Namespace); err != nil {
+		return a.fail(err)
+	}
+	if w.Name == "" || len(w.Name) > 253 || bytes.IndexByte([]byte(w.Name), 0) >= 0 {
+		return a.fail(fmt.Errorf("%w: %s: invalid name %q", ErrInvalid, w.Kind, w.Name))
+	}
+	if len(w.ObjectJson) > MaxObjectSize {
+		return a.fail(fmt.Errorf("%w: %s %s object is %d bytes, limit %d", ErrTooLarge, w.Kind, w.Name, len(w.ObjectJson), MaxObjectSize))
+	}
+	raw, err := a.txn.First(tableResources, indexID, w.Kind, w.Namespace, w.Name)
+	if err != nil {
+		return a.fail(fmt.Errorf("%w: %s %s: %v", ErrInvalid, w.Kind, w.Name, err))
+	}
+	var cur *Resource
+	if raw != nil {
+		cur = raw.(*Resource)
+	}
+	switch w.Op {
+	case hubv1.ResourceOp_RESOURCE_OP_CREATE:
+		return a.create(ki, &w, cur)
+	case hubv1.ResourceOp_RESOURCE_OP_UPDATE:
+		return a.update(&w, cur)
+	case hubv1.ResourceOp_RESOURCE_OP_DELETE:
+		return a.delete(&w, cur)
+	}
+	return a.fail(fmt.Errorf("%w: %s %s: unknown resource operation %d", ErrInvalid, w.Kind, w.Name, w.Op))
+}
+
+func ref(w *hubv1.ResourceWrite) string {
+	if w.Namespace != "" {
+		return w.Kind + " " + w.Namespace + "/" + w.Name
+	}
+	return w.Kind + " " + w.Name
+}
+
+// checkPrecondition: the resource must exist and, when an expected version is given,
+// be at it.
+func checkPrecondition(w *hubv1.ResourceWrite, cur *Resource) error {
+	if cur == nil {
+		return fmt.Errorf("%w: %s", ErrNotFound, ref(w))
+	}
+	if w.ExpectedResourceVersion != 0 && w.ExpectedResourceVersion != cur.ResourceVersion {
+		return fmt.Errorf("%w: %s: expected resourceVersion %d, current is %d",
+			ErrConflict, ref(w), w.ExpectedResourceVersion, cur.ResourceVersion)
+	}
+	return nil
+}
+
+// parseFor parses a command's object and checks it names the resource the command does.
+func parseFor(w *hubv1.ResourceWrite) (*objectDoc, map[string]string, error) {
+	if len(w.ObjectJson) == 0 {
+		return nil, nil, fmt.Errorf("%w: %s: object is missing", ErrInvalid, ref(w))
+	}
+	d, err := parseObject(w.ObjectJson)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %s: %v", ErrInvalid, ref(w), err)
+	}
+	kind, err := d.str(d.top, "kind")
+	if err == nil && kind != w.Kind {
+		err = fmt.Errorf("object kind is %q", kind)
+	}
+	var name, ns string
+	if err == nil {
+		name, err = d.str(d.meta, "name")
+	}
+	if err == nil {
+		ns, err = d.str(d.meta, "namespace")
+	}
+	if err == nil && (name != w.Name || ns != w.Namespace) {
+		err = fmt.Errorf("object is named %q in namespace %q", name, ns)
+	}
+	var labels map[string]string
+	if err == nil {
+		labels, err = d.labels()
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %s: %v", ErrInvalid, ref(w), err)
+	}
+	return d, labels, nil
+}
+
+func (a *applier) create(ki KindInfo, w *hubv1.ResourceWrite, cur *Resource) *Result {
+	if cur != nil {
+		return a.fail(fmt.Errorf("%w: %s", ErrAlreadyExists, ref(w)))
+	}
+	if w.Uid == "" || w.CreationTimestamp == nil {
+		return a.fail(fmt.Errorf("%w: %s: create without uid or creation timestamp", ErrInvalid, ref(w)))
+	}
+	if err := w.CreationTimestamp.CheckValid(); err != nil {
+		return a.fail(fmt.Errorf("%w: %s: creation timestamp: %v", ErrInvalid, ref(w), err))
+	}
+	d, labels, err := parseFor(w)
+	if err != nil {
+		return a.fail(err)
+	}
+	idx := a.index + 1
+	d.setOwnedString(ownUID, w.Uid)
+	d.setOwnedString(ownCreationTimestamp, formatTimestamp(w.CreationTimestamp.AsTime()))
+	created := d.owned[ownCreationTimestamp]
+	d.setGeneration(1)
+	d.setResourceVersion(idx)
+	r := &Resource{
+		Kind: ki.Kind, Namespace: w.Namespace, Name: w.Name, UID: w.Uid,
+		ResourceVersion: idx, CreateIndex: idx, ModifyIndex: idx, Generation: 1,
+		Labels: labels, specSum: d.specSum(), created: created, Object: d.marshal(),
+	}
+	return a.put(r, Added)
+}
+
+func (a *applier) update(w *hubv1.ResourceWrite, cur *Resource) *Result {
+	if err := checkPrecondition(w, cur); err != nil {
+		return a.fail(err)
+	}
+	d, labels, err := parseFor(w)
+	if err != nil {
+		return a.fail(err)
+	}
+	idx := a.index + 1
+	sum := d.specSum()
+	gen := cur.Generation
+	if sum != cur.specSum {
+		gen++
+	}
+	d.setOwnedString(ownUID, cur.UID)
+	d.owned[ownCreationTimestamp] = cur.created
+	if cur.created == nil {
+		d.owned[ownCreationTimestamp] = []byte("null")
+	}
+	d.setGeneration(gen)
+	d.setResourceVersion(idx)
+	r := &Resource{
+		Kind: cur.Kind, Namespace: cur.Namespace, Name: cur.Name, UID: cur.UID,
+		ResourceVersion: idx, CreateIndex: cur.CreateIndex, ModifyIndex: idx, Generation: gen,
+		Labels: labels, specSum: sum, created: cur.created, Object: d.marshal(),
+	}
+	return a.put(r, Modified)
+}
+
+func (a *applier) put(r *Resource, t EventType) *Result {
+	if len(r.Object) > MaxObjectSize {
+		return a.fail(fmt.Errorf("%w: %s %s object is %d bytes with its metadata, limit %d", ErrTooLarge, r.Kind, r.Name, len(r.Object), MaxObjectSize))
+	}
+	if err := a.txn.Insert(tableResources, r); err != nil {
+		return a.fail(fmt.Errorf("%w: %s %s: %v", ErrInvalid, r.Kind, r.Name, err))
+	}
+	a.index = r.ModifyIndex
+	a.events = append(a.events, Event{Type: t, Index: r.ModifyIndex, Resource: r})
+	return &Result{Index: a.index, Resource: r}
+}
+
+func (a *applier) delete(w *hubv1.ResourceWrite, cur *Resource) *Result {
+	if err := checkPrecondition(w, cur); err != nil {
+		return a.fail(err)
+	}
+	idx := a.index + 1
+	// The last state, as Kubernetes reports it: at the delete's resource version.
+	gone := *cur
+	gone.ResourceVersion, gone.ModifyIndex = idx, idx
+	if d, err := parseObject(cur.Object); err == nil {
+		d.setResourceVersion(idx)
+		gone.Object = d.marshal()
+	}
+	if err := a.txn.Delete(tableResources, cur); err != nil {
+		return a.fail(fmt.Errorf("%w: %s: %v", ErrInvalid, ref(w), err))
+	}
+	a.index = idx
+	a.events = append(a.events, Event{Type: Deleted, Index: idx, Resource: &gone})
+	return &Result{Index: idx, Resource: &gone}
+}
+
+func applyAuditAppend(a *applier, payload []byte) *Result {
+	var c hubv1.AuditAppend
+	if err := proto.Unmarshal(payload, &c); err != nil {
+		return a.fail(fmt.Errorf("%w: malformed AuditAppend payload: %v", ErrInvalid, err))
+	}
+	if c.Actor == "" || c.Action == "" || c.Time == nil || c.Time.CheckValid() != nil {
+		return a.fail(fmt.Errorf("%w: audit entry needs an actor, an action and a valid time", ErrInvalid))
+	}
+	if len(c.DetailsJson) > MaxAuditDetailsSize {
+		return a.fail(fmt.Errorf("%w: audit details are %d bytes, limit %d", ErrTooLarge, len(c.DetailsJson), MaxAuditDetailsSize))
+	}
+	if len(c.DetailsJson) > 0 && !json.Valid(c.DetailsJson) {
+		return a.fail(fmt.Errorf("%w: audit details are not valid JSON", ErrInvalid))
+	}
+	for _, f := range []string{c.Actor, c.Action, c.Target, c.Cluster, c.TraceId} {
+		if len(f) > MaxAuditFieldSize {
+			return a.fail(fmt.Errorf("%w: an audit field is %d bytes, limit %d", ErrTooLarge, len(f), MaxAuditFieldSize))
+		}
+	}
+	seq, prev := uint64(1), []byte(nil)
+	raw, err := a.txn.Last(tableAudit, indexID)
+	if err != nil {
+		return a.fail(fmt.Errorf("%w: reading the audit head: %v", ErrInvalid, err))
+	}
+	if raw != nil {
+		head := raw.(*AuditRecord)
+		seq, prev = head.Sequence+1, head.Hash
+	}
+	idx := a.index + 1
+	r := &AuditRecord{
+		Sequence: seq, Time: c.Time.AsTime().UTC(), Actor: c.Actor, Action: c.Action, Target: c.Target,
+		Cluster: c.Cluster, TraceID: c.TraceId, Details: c.DetailsJson, PrevHash: prev, Index: idx,
+	}
+	r.Hash = AuditHash(r)
+	if err := a.txn.Insert(tableAudit, r); err != nil {
+		return a.fail(fmt.Errorf("%w: appending audit record %d: %v", ErrInvalid, seq, err))
+	}
+	a.index = idx
+	return &Result{Index: idx, Audit: r}
+}

@@ -1,0 +1,302 @@
+package testbed
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+
+	"github.com/kubedevaiops/kubedevaiops/hub/pki"
+	fleetv1 "github.com/kubedevaiops/kubedevaiops/proto/fleet/v1"
+)
+
+// HubOptions shape a test hub.
+type HubOptions struct {
+	// Members is the number of members to start; default 3.
+	Members int
+	// Args are extra flags for every member, e.g. "--snapshot-threshold=64".
+	Args []string
+}
+
+// Hub is a running multi-process hub: each member is a kubedevaiops-hub OS process with its own
+// data dir on disk, member certificate and loopback ports.
+type Hub struct {
+	Dir     string
+	CA      *pki.CA
+	Members []*HubMember
+
+	binary string
+	args   []string
+	admin  tls.Certificate
+	mu     sync.Mutex
+	conns  map[string]*grpc.ClientConn
+}
+
+// HubMember is one member process.
+type HubMember struct {
+	ID, DataDir, RaftAddr, GRPCAddr string
+	certPath, keyPath               string
+	join                            string
+	proc                            *process
+	dir                             string
+}
+
+var (
+	hubBinaryOnce sync.Once
+	hubBinaryPath string
+	hubBinaryErr  error
+)
+
+// HubBinary builds bin/kubedevaiops-hub from this checkout once per test process.
+func HubBinary() (string, error) {
+	hubBinaryOnce.Do(func() {
+		root, err := repoRoot()
+		if err != nil {
+			hubBinaryErr = err
+			return
+		}
+		dir, err := os.MkdirTemp("", "kubedevaiops-hub-bin-")
+		if err != nil {
+			hubBinaryErr = err
+			return
+		}
+		hubBinaryPath = filepath.Join(dir, "kubedevaiops-hub")
+		cmd := exec.Command("go", "build", "-o", hubBinaryPath, "./hub")
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			hubBinaryErr = fmt.Errorf("build kubedevaiops-hub: %v\n%s", err, out)
+		}
+	})
+	return hubBinaryPath, hubBinaryErr
+}
+
+// StartHub starts a hub whose first member bootstraps and the others join it, and stops every
+// member in t.Cleanup.
+func StartHub(t testing.TB, opts HubOptions) *Hub {
+	t.Helper()
+	if opts.Members <= 0 {
+		opts.Members = 3
+	}
+	bin, err := HubBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, err := pki.NewCA("testbed-hub-ca", 24*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &Hub{Dir: t.TempDir(), CA: ca, binary: bin, args: opts.Args, conns: map[string]*grpc.ClientConn{}}
+	t.Cleanup(h.Stop)
+	admin, err := ca.IssueAdmin("testbed-admin", []string{"admin"}, 24*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.admin, err = admin.TLSCertificate(); err != nil {
+		t.Fatal(err)
+	}
+	caKey, err := ca.KeyPEM()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := (pki.Issued{CertPEM: ca.CertPEM, KeyPEM: caKey}).WriteFiles(h.path("ca.crt"), h.path("ca.key")); err != nil {
+		t.Fatal(err)
+	}
+	for i := range opts.Members {
+		if _, err := h.AddMember(); err != nil {
+			t.Fatalf("start hub member %d: %v", i, err)
+		}
+	}
+	return h
+}
+
+func (h *Hub) path(name string) string { return filepath.Join(h.Dir, name) }
+
+// AddMember starts one more member: the first bootstraps the hub, later ones join the first live
+// member. It returns once the member serves and, for a joiner, is in the membership.
+func (h *Hub) AddMember() (*HubMember, error) {
+	i := len(h.Members)
+	id := fmt.Sprintf("m%d", i)
+	ports, err := freePorts(2)
+	if err != nil {
+		return nil, err
+	}
+	m := &HubMember{
+		ID: id, dir: h.path(id), DataDir: filepath.Join(h.path(id), "data"),
+		RaftAddr: "127.0.0.1:" + strconv.Itoa(ports[0]), GRPCAddr: "127.0.0.1:" + strconv.Itoa(ports[1]),
+	}
+	if err := os.MkdirAll(m.dir, 0o700); err != nil {
+		return nil, err
+	}
+	issued, err := h.CA.IssueMember(id, []string{"127.0.0.1", "localhost"}, 24*time.Hour)
+	if err != nil {
+		return nil, err
+	}
+	m.certPath, m.keyPath = filepath.Join(m.dir, "member.crt"), filepath.Join(m.dir, "member.key")
+	if err := issued.WriteFiles(m.certPath, m.keyPath); err != nil {
+		return nil, err
+	}
+	for _, other := range h.Members {
+		if other.Running() {
+			m.join = other.GRPCAddr
+			break
+		}
+	}
+	if i > 0 && m.join == "" {
+		return nil, errors.New("no running member to join")
+	}
+	h.Members = append(h.Members, m)
+	if err := h.Start(i); err != nil {
+		return nil, err
+	}
+	if m.join != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := h.awaitMember(ctx, i); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// Start (re)starts member i on its data dir; a restarted member keeps its id and addresses.
+func (h *Hub) Start(i int) error {
+	m := h.Members[i]
+	args := []string{
+		"--id=" + m.ID, "--data-dir=" + m.DataDir,
+		"--raft-addr=" + m.RaftAddr, "--grpc-addr=" + m.GRPCAddr,
+		"--tls-cert=" + m.certPath, "--tls-key=" + m.keyPath,
+		"--ca-cert=" + h.path("ca.crt"), "--ca-key=" + h.path("ca.key"),
+		"--fast-raft", "--log-level=debug",
+	}
+	if m.join == "" {
+		args = append(args, "--bootstrap")
+	} else {
+		args = append(args, "--join="+m.join)
+	}
+	args = append(args, h.args...)
+	p, err := startProcess("hub-"+m.ID, h.binary, args, m.dir, nil)
+	if err != nil {
+		return err
+	}
+	m.proc = p
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	client := h.Client(i)
+	return p.await(ctx, "serving the Fleet API", func(ctx context.Context) error {
+		_, err := client.ListMembers(ctx, &fleetv1.ListMembersRequest{})
+		return err
+	})
+}
+
+// awaitMember waits until member i appears in the membership as seen by itself.
+func (h *Hub) awaitMember(ctx context.Context, i int) error {
+	m := h.Members[i]
+	return m.proc.await(ctx, "in the hub's membership", func(ctx context.Context) error {
+		out, err := h.Client(i).ListMembers(ctx, &fleetv1.ListMembersRequest{})
+		if err != nil {
+			return err
+		}
+		for _, mm := range out.GetMembers() {
+			if mm.GetId() == m.ID {
+				return nil
+			}
+		}
+		return fmt.Errorf("%s not among %d members", m.ID, len(out.GetMembers()))
+	})
+}
+
+// Running reports whether the member's process is alive.
+func (m *HubMember) Running() bool { return m.proc != nil && m.proc.exitedErr() == nil }
+
+// LogPath is the member's log file.
+func (m *HubMember) LogPath() string { return filepath.Join(m.dir, "hub-"+m.ID+".log") }
+
+// Kill ends member i with SIGKILL: no shutdown, whatever was in memory is lost.
+func (h *Hub) Kill(i int) {
+	m := h.Members[i]
+	if m.proc == nil {
+		return
+	}
+	_ = syscall.Kill(-m.proc.cmd.Process.Pid, syscall.SIGKILL)
+	<-m.proc.exited
+}
+
+// StopMember ends member i gracefully.
+func (h *Hub) StopMember(i int) {
+	if m := h.Members[i]; m.proc != nil {
+		m.proc.stop(10 * time.Second)
+	}
+}
+
+// Stop ends every member and closes the clients.
+func (h *Hub) Stop() {
+	for i := range h.Members {
+		h.StopMember(i)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for addr, c := range h.conns {
+		_ = c.Close()
+		delete(h.conns, addr)
+	}
+}
+
+// Client is an admin Fleet client connected to member i.
+func (h *Hub) Client(i int) fleetv1.FleetClient {
+	addr := h.Members[i].GRPCAddr
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	conn, ok := h.conns[addr]
+	if !ok {
+		creds := credentials.NewTLS(&tls.Config{MinVersion: tls.VersionTLS13, Certificates: []tls.Certificate{h.admin}, RootCAs: h.CA.Pool()})
+		var err error
+		conn, err = grpc.NewClient(addr, grpc.WithTransportCredentials(creds))
+		if err != nil {
+			panic(fmt.Sprintf("grpc.NewClient(%s): %v", addr, err)) // only fails on a malformed target
+		}
+		h.conns[addr] = conn
+	}
+	return fleetv1.NewFleetClient(conn)
+}
+
+// Leader returns the index of the member that leads, as the running members agree on it.
+func (h *Hub) Leader(ctx context.Context) (int, error) {
+	var last error
+	for {
+		for i, m := range h.Members {
+			if !m.Running() {
+				continue
+			}
+			out, err := h.Client(i).ListMembers(ctx, &fleetv1.ListMembersRequest{})
+			if err != nil {
+				last = err
+				continue
+			}
+			for _, mm := range out.GetMembers() {
+				if mm.GetLeader() {
+					for j, cand := range h.Members {
+						if cand.ID == mm.GetId() && cand.Running() {
+							return j, nil
+						}
+					}
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return -1, fmt.Errorf("no leader among the running members: %v", last)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
