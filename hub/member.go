@@ -15,6 +15,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/kubedevaiops/kubedevaiops/hub/fleetapi"
 	"github.com/kubedevaiops/kubedevaiops/hub/pki"
@@ -56,6 +57,9 @@ func (o *memberOptions) validate() error {
 	}
 	if len(missing) > 0 {
 		return fmt.Errorf("missing %s (or use --dev for a throw-away single member)", strings.Join(missing, ", "))
+	}
+	if errs := validation.IsDNS1123Subdomain(o.ID); len(errs) > 0 {
+		return fmt.Errorf("--id %q: %s (member ids are DNS-1123 names, e.g. hub-1)", o.ID, strings.Join(errs, "; "))
 	}
 	if o.Bootstrap && o.Join != "" {
 		return errors.New("--bootstrap and --join exclude each other: bootstrap forms a new hub, join enters an existing one")

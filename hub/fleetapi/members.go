@@ -86,6 +86,7 @@ func (s *Server) JoinMember(ctx context.Context, req *fleetv1.JoinMemberRequest)
 		return nil, grpcError(err)
 	}
 	s.log.Info("member joined", "id", req.GetId(), "raft_addr", req.GetRaftAddress(), "by", id.String())
+	s.audit(ctx, id.String(), "hub.member.join", "HubMember/"+req.GetId(), map[string]string{"raftAddress": req.GetRaftAddress(), "grpcAddress": req.GetGrpcAddress()})
 	ms, err := s.members()
 	if err != nil {
 		return nil, err
@@ -109,6 +110,7 @@ func (s *Server) LeaveMember(ctx context.Context, req *fleetv1.LeaveMemberReques
 		return nil, err
 	}
 	s.log.Info("member removed", "id", req.GetId(), "by", who.String())
+	s.audit(ctx, who.String(), "hub.member.leave", "HubMember/"+req.GetId(), nil)
 	ms, err := s.members()
 	if err != nil {
 		return nil, err

@@ -136,13 +136,15 @@ func (s *Server) deleteResource(ctx context.Context, kind, ns, name, rv string) 
 // AIOpsPolicies.
 
 func (s *Server) ApplyPolicy(ctx context.Context, req *fleetv1.ApplyPolicyRequest) (*fleetv1.ApplyPolicyResponse, error) {
-	if _, err := canWrite(ctx); err != nil {
+	who, err := canWrite(ctx)
+	if err != nil {
 		return nil, err
 	}
 	r, err := s.applyResource(ctx, store.KindAIOpsPolicy, req.GetPolicy())
 	if err != nil {
 		return nil, err
 	}
+	s.audit(ctx, who.String(), "policy.apply", store.KindAIOpsPolicy+"/"+r.GetName(), map[string]string{"resourceVersion": r.GetResourceVersion()})
 	return &fleetv1.ApplyPolicyResponse{Policy: r}, nil
 }
 
@@ -169,12 +171,14 @@ func (s *Server) ListPolicies(ctx context.Context, req *fleetv1.ListPoliciesRequ
 }
 
 func (s *Server) DeletePolicy(ctx context.Context, req *fleetv1.DeletePolicyRequest) (*fleetv1.DeletePolicyResponse, error) {
-	if _, err := canWrite(ctx); err != nil {
+	who, err := canWrite(ctx)
+	if err != nil {
 		return nil, err
 	}
 	index, err := s.deleteResource(ctx, store.KindAIOpsPolicy, req.GetNamespace(), req.GetName(), req.GetResourceVersion())
 	if err != nil {
 		return nil, err
 	}
+	s.audit(ctx, who.String(), "policy.delete", store.KindAIOpsPolicy+"/"+req.GetName(), nil)
 	return &fleetv1.DeletePolicyResponse{Index: index}, nil
 }

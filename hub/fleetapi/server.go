@@ -2,6 +2,7 @@ package fleetapi
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -56,6 +57,26 @@ func (s *Server) commit(ctx context.Context, cmd []byte) (*store.Result, error) 
 		return nil, grpcError(res.Err)
 	}
 	return res, nil
+}
+
+// audit appends a record of an admin's change. It runs after the change committed, so the log
+// records what happened; details must never carry secrets.
+func (s *Server) audit(ctx context.Context, actor, action, target string, details any) {
+	var raw json.RawMessage
+	if details != nil {
+		var err error
+		if raw, err = json.Marshal(details); err != nil {
+			s.log.Error("audit details", "action", action, "err", err)
+			return
+		}
+	}
+	cmd, err := store.EncodeAuditAppend(store.AuditEntry{Actor: actor, Action: action, Target: target, Details: raw})
+	if err == nil {
+		_, err = s.commit(ctx, cmd)
+	}
+	if err != nil {
+		s.log.Error("audit record not written", "action", action, "target", target, "err", err)
+	}
 }
 
 // readBarrier makes the following local read linearizable unless a stale read was asked for.

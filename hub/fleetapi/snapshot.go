@@ -27,11 +27,6 @@ func (s *Server) SaveSnapshot(_ *fleetv1.SaveSnapshotRequest, stream fleetv1.Fle
 	if err := s.readBarrier(ctx, fleetv1.ReadConsistency_READ_CONSISTENCY_UNSPECIFIED); err != nil {
 		return err
 	}
-	snap, err := s.store.Snapshot()
-	if err != nil {
-		return grpcError(err)
-	}
-	defer snap.Release()
 	index := s.store.Index()
 	sink := &streamSink{send: func(p []byte) error {
 		msg := &fleetv1.SaveSnapshotResponse{Data: p}
@@ -40,7 +35,9 @@ func (s *Server) SaveSnapshot(_ *fleetv1.SaveSnapshotRequest, stream fleetv1.Fle
 		}
 		return stream.Send(msg)
 	}}
-	if err := snap.Persist(sink); err != nil {
+	// WriteSnapshot, not the Raft snapshot: a backup must not carry this hub's Raft indexes
+	// into the fresh hub it is restored into.
+	if err := s.store.WriteSnapshot(sink); err != nil {
 		return status.Errorf(codes.Internal, "write snapshot: %v", err)
 	}
 	if err := sink.flush(); err != nil {
@@ -98,10 +95,11 @@ func (s *Server) RestoreSnapshot(stream fleetv1.Fleet_RestoreSnapshotServer) err
 		return grpcError(err)
 	}
 	s.log.Info("snapshot restored", "bytes", size, "index", s.store.Index(), "by", who.String())
+	s.audit(ctx, who.String(), "hub.snapshot.restore", "", map[string]int64{"bytes": size})
 	return stream.SendAndClose(&fleetv1.RestoreSnapshotResponse{Index: s.store.Index()})
 }
 
-// streamSink adapts a gRPC send function to raft.SnapshotSink, in chunkSize pieces.
+// streamSink turns writes into gRPC messages of chunkSize bytes.
 type streamSink struct {
 	send func([]byte) error
 	buf  bytes.Buffer
@@ -123,7 +121,3 @@ func (s *streamSink) flush() error {
 	}
 	return s.send(s.buf.Next(s.buf.Len()))
 }
-
-func (s *streamSink) Close() error  { return nil }
-func (s *streamSink) ID() string    { return "fleet-api-backup" }
-func (s *streamSink) Cancel() error { return nil }

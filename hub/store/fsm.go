@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"runtime/debug"
 
 	memdb "github.com/hashicorp/go-memdb"
 	"github.com/hashicorp/raft"
@@ -43,18 +44,38 @@ func (s *Store) Apply(l *raft.Log) any {
 
 // ApplyBatch applies consecutive committed Raft entries in one transaction and returns
 // one response per entry: a *Result for each command entry, nil for others.
+//
+// It does not panic. Should applying an entry panic all the same (a bug), the batch's
+// transaction is dropped and the entries are applied again one transaction each; the
+// entry that panics gets an ErrInvalid result and changes nothing. A bug hits every
+// member alike, so they stay identical.
 func (s *Store) ApplyBatch(logs []*raft.Log) []any {
-	out := make([]any, len(logs))
-	if len(logs) == 0 {
+	if out, ok := s.applyLogs(logs); ok {
 		return out
 	}
-	a := &applier{s: s, txn: s.db.Load().Txn(true), index: s.index.Load()}
+	out := make([]any, len(logs))
 	for i, l := range logs {
-		a.raft = l.Index
-		if l.Type != raft.LogCommand {
+		if one, ok := s.applyLogs(logs[i : i+1]); ok {
+			out[i] = one[0]
 			continue
 		}
-		out[i] = a.entry(l.Data)
+		out[i] = &Result{Index: s.index.Load(), Err: fmt.Errorf("%w: internal error applying the entry at raft index %d; nothing applied", ErrInvalid, l.Index)}
+		s.setApplied(l.Index)
+	}
+	return out
+}
+
+// applyLogs applies logs in one transaction; ok is false, and nothing is applied, if
+// that panicked.
+func (s *Store) applyLogs(logs []*raft.Log) (out []any, ok bool) {
+	out = make([]any, len(logs))
+	if len(logs) == 0 {
+		return out, true
+	}
+	a := &applier{s: s, txn: s.db.Load().Txn(true), index: s.index.Load()}
+	if !a.run(logs, out) {
+		a.txn.Abort()
+		return nil, false
 	}
 	last := logs[len(logs)-1].Index
 	if err := a.txn.Insert(tableMeta, &meta{StoreIndex: a.index, AppliedIndex: last}); err != nil {
@@ -65,7 +86,25 @@ func (s *Store) ApplyBatch(logs []*raft.Log) []any {
 	s.index.Store(a.index)
 	s.hist.append(a.events, a.index)
 	s.setApplied(last)
-	return out
+	return out, true
+}
+
+// run applies the command entries of logs into out; false if one panicked.
+func (a *applier) run(logs []*raft.Log, out []any) (ok bool) {
+	defer func() {
+		if p := recover(); p != nil {
+			a.s.log.Error("store: applying raft entries panicked; retrying them one by one",
+				"raftIndex", a.raft, "panic", p, "stack", string(debug.Stack()))
+			ok = false
+		}
+	}()
+	for i, l := range logs {
+		a.raft = l.Index
+		if l.Type == raft.LogCommand {
+			out[i] = a.entry(l.Data)
+		}
+	}
+	return true
 }
 
 // entry applies the data of one command entry: type byte, then payload.

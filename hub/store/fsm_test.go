@@ -428,3 +428,35 @@ func TestList(t *testing.T) {
 	assert.ErrorIs(t, err, ErrNotFound)
 	assert.Contains(t, err.Error(), "Placement team-a/p9")
 }
+
+// A command that panics (a bug) fails alone; the rest of the raft batch applies.
+func TestApplyRecoversFromPanic(t *testing.T) {
+	const cmdPanic CommandType = 0x7d
+	commands[cmdPanic] = func(a *applier, payload []byte) *Result {
+		a.index++ // a half-done write that must not survive
+		panic("boom")
+	}
+	defer delete(commands, cmdPanic)
+
+	f := newFSM(t)
+	good, err := EncodeCreateWith(KindManagedCluster, cluster("a", nil), "u", t0)
+	require.NoError(t, err)
+	good2, err := EncodeCreateWith(KindManagedCluster, cluster("b", nil), "u2", t0)
+	require.NoError(t, err)
+	var out []any
+	require.NotPanics(t, func() {
+		out = f.s.ApplyBatch([]*raft.Log{f.log(good), f.log([]byte{byte(cmdPanic)}), f.log(good2)})
+	})
+	require.Len(t, out, 3)
+	assert.NoError(t, out[0].(*Result).Err)
+	assert.ErrorIs(t, out[1].(*Result).Err, ErrInvalid)
+	assert.Contains(t, out[1].(*Result).Err.Error(), "internal error")
+	assert.NoError(t, out[2].(*Result).Err)
+	assert.Equal(t, uint64(2), out[2].(*Result).Index)
+	assert.Equal(t, uint64(2), f.s.Index())
+	assert.Equal(t, uint64(3), f.s.AppliedIndex())
+	assert.Contains(t, f.logs.String(), "panicked")
+	items, _, err := f.s.List(KindManagedCluster, "", "")
+	require.NoError(t, err)
+	assert.Len(t, items, 2)
+}

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -52,34 +53,53 @@ type HubMember struct {
 	dir                             string
 }
 
-var (
-	hubBinaryOnce sync.Once
-	hubBinaryPath string
-	hubBinaryErr  error
-)
+// projectBinary is one of the project's own commands, built from this checkout once per test
+// process into bin/test/<test package>/ (git-ignored; go's build cache makes rebuilds cheap, and
+// one directory per test package keeps packages that run in parallel from writing one file).
+type projectBinary struct {
+	name, pkg string
+	once      sync.Once
+	path      string
+	err       error
+}
 
-// HubBinary builds bin/kubedevaiops-hub from this checkout once per test process.
-func HubBinary() (string, error) {
-	hubBinaryOnce.Do(func() {
+func (b *projectBinary) build() (string, error) {
+	b.once.Do(func() {
 		root, err := repoRoot()
 		if err != nil {
-			hubBinaryErr = err
+			b.err = err
 			return
 		}
-		dir, err := os.MkdirTemp("", "kubedevaiops-hub-bin-")
+		wd, err := os.Getwd()
 		if err != nil {
-			hubBinaryErr = err
+			b.err = err
 			return
 		}
-		hubBinaryPath = filepath.Join(dir, "kubedevaiops-hub")
-		cmd := exec.Command("go", "build", "-o", hubBinaryPath, "./hub")
+		rel, err := filepath.Rel(root, wd)
+		if err != nil {
+			b.err = err
+			return
+		}
+		b.path = filepath.Join(root, "bin", "test", strings.ReplaceAll(rel, string(filepath.Separator), "-"), b.name)
+		cmd := exec.Command("go", "build", "-o", b.path, b.pkg)
 		cmd.Dir = root
 		if out, err := cmd.CombinedOutput(); err != nil {
-			hubBinaryErr = fmt.Errorf("build kubedevaiops-hub: %v\n%s", err, out)
+			b.err = fmt.Errorf("build %s: %v\n%s", b.name, err, out)
 		}
 	})
-	return hubBinaryPath, hubBinaryErr
+	return b.path, b.err
 }
+
+var (
+	hubBinary = &projectBinary{name: "kubedevaiops-hub", pkg: "./hub"}
+	cliBinary = &projectBinary{name: "kubectl-aiops", pkg: "./tools/kubectl-aiops"}
+)
+
+// HubBinary builds kubedevaiops-hub from this checkout once per test process.
+func HubBinary() (string, error) { return hubBinary.build() }
+
+// CLIBinary builds kubectl-aiops from this checkout once per test process.
+func CLIBinary() (string, error) { return cliBinary.build() }
 
 // StartHub starts a hub whose first member bootstraps and the others join it, and stops every
 // member in t.Cleanup.
@@ -103,6 +123,9 @@ func StartHub(t testing.TB, opts HubOptions) *Hub {
 		t.Fatal(err)
 	}
 	if h.admin, err = admin.TLSCertificate(); err != nil {
+		t.Fatal(err)
+	}
+	if err := admin.WriteFiles(h.path("admin.crt"), h.path("admin.key")); err != nil {
 		t.Fatal(err)
 	}
 	caKey, err := ca.KeyPEM()
@@ -214,6 +237,14 @@ func (h *Hub) awaitMember(ctx context.Context, i int) error {
 		}
 		return fmt.Errorf("%s not among %d members", m.ID, len(out.GetMembers()))
 	})
+}
+
+// CLIConnection writes a kubectl-aiops connection file for member i with the admin's
+// certificate and returns its path.
+func (h *Hub) CLIConnection(i int) (string, error) {
+	path := h.path(fmt.Sprintf("admin-%s.yaml", h.Members[i].ID))
+	content := fmt.Sprintf("hub: %s\ncert: %s\nkey: %s\nca: %s\n", h.Members[i].GRPCAddr, h.path("admin.crt"), h.path("admin.key"), h.path("ca.crt"))
+	return path, os.WriteFile(path, []byte(content), 0o600)
 }
 
 // Running reports whether the member's process is alive.

@@ -36,9 +36,9 @@ func newRootCommand() *cobra.Command {
 		output string
 	)
 	root := &cobra.Command{
-		Use:          "kubectl-aiops",
-		Short:        "Operate a KubeDevAIOps fleet: hub, clusters, policies, plans, approvals, audit",
-		Version:      fmt.Sprintf("%s (commit %s)", version, commit),
+		Use:           "kubectl-aiops",
+		Short:         "Operate a KubeDevAIOps fleet: hub, clusters, policies, plans, approvals, audit",
+		Version:       fmt.Sprintf("%s (commit %s)", version, commit),
 		SilenceUsage:  true,
 		SilenceErrors: true, // main prints them, once
 	}
