@@ -70,9 +70,11 @@ func (o *memberOptions) validate() error {
 // runMember runs one hub member until ctx ends.
 func runMember(ctx context.Context, opts memberOptions, out io.Writer) error {
 	if opts.Dev {
-		if err := prepareDev(&opts, out); err != nil {
+		dir, err := prepareDev(&opts, out)
+		if err != nil {
 			return fmt.Errorf("--dev: %w", err)
 		}
+		defer os.RemoveAll(dir)
 	}
 	if err := opts.validate(); err != nil {
 		return err
@@ -99,6 +101,7 @@ func runMember(ctx context.Context, opts memberOptions, out io.Writer) error {
 		Members:           fleetapi.MemberAddresses(fsm),
 		Logger:            log,
 		RaftLog:           os.Stderr,
+		RaftLogLevel:      opts.LogLevel,
 		HoldTimeout:       opts.HoldTimeout,
 		SnapshotThreshold: opts.SnapshotThreshold,
 		SnapshotInterval:  opts.SnapshotInterval,

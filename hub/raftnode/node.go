@@ -51,8 +51,10 @@ type Config struct {
 	// Members finds the leader's member API for forwarded writes and read indexes.
 	Members AddressBook
 	Logger  *slog.Logger
-	// RaftLog receives the Raft library's own log; nil discards it.
-	RaftLog io.Writer
+	// RaftLog receives the Raft library's own log at RaftLogLevel ("debug", "info", "warn",
+	// "error"; default info); nil discards it.
+	RaftLog      io.Writer
+	RaftLogLevel string
 
 	// HoldTimeout bounds how long a write or linearizable read waits for a leader (default 5s).
 	HoldTimeout time.Duration
@@ -132,7 +134,11 @@ func New(cfg Config) (*Node, error) {
 	}
 	n := &Node{cfg: cfg, log: cfg.Logger.With("member", cfg.ID), stop: make(chan struct{})}
 
-	hlog := hclog.New(&hclog.LoggerOptions{Name: "raft", Output: cfg.RaftLog, Level: hclog.Info, JSONFormat: true})
+	level := hclog.LevelFromString(cfg.RaftLogLevel)
+	if level == hclog.NoLevel {
+		level = hclog.Info
+	}
+	hlog := hclog.New(&hclog.LoggerOptions{Name: "raft", Output: cfg.RaftLog, Level: level, JSONFormat: true})
 	rc := raft.DefaultConfig()
 	rc.LocalID = raft.ServerID(cfg.ID)
 	rc.Logger = hlog

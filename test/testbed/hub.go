@@ -200,7 +200,7 @@ func (h *Hub) Start(i int) error {
 		"--raft-addr=" + m.RaftAddr, "--grpc-addr=" + m.GRPCAddr,
 		"--tls-cert=" + m.certPath, "--tls-key=" + m.keyPath,
 		"--ca-cert=" + h.path("ca.crt"), "--ca-key=" + h.path("ca.key"),
-		"--fast-raft", "--log-level=debug",
+		"--fast-raft", "--log-level=info",
 	}
 	if m.join == "" {
 		args = append(args, "--bootstrap")
