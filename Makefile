@@ -16,7 +16,7 @@ GENERATED := api proto charts/kubedevaiops-agent/crds
 
 export TESTBIN
 
-.PHONY: help build test testbin generate check-generated lint bench demo tools clean test-linearizability
+.PHONY: help build test testbin generate check-generated lint bench bench-store demo tools clean test-linearizability
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -57,6 +57,9 @@ test: lint check-generated testbin ## everything CI checks: lint, generated code
 
 test-linearizability: ## the long linearizability run: SCHEDULES fault schedules (default 100) against a 3-member hub
 	LINEARIZABILITY_SCHEDULES=$(or $(SCHEDULES),100) $(GO) test -count=1 -timeout 180m -run TestLinearizableUnderLeaderKills -v ./test/hub/
+
+bench-store: testbin ## committed writes/s and p50/p99 of a 3-member hub and a 3-member etcd, side by side
+	$(GO) test -run '^$$' -bench BenchmarkWrites -benchtime=$(or $(STORE_WRITES),3000)x -timeout 60m ./test/hub/
 
 bench: testbin ## run the benchmarks (only the packages that have some, so no suite starts its test bed for nothing)
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime=$(BENCHTIME) \

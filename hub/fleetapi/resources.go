@@ -5,9 +5,6 @@ import (
 	"encoding/json"
 	"strconv"
 
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
-
 	"github.com/kubedevaiops/kubedevaiops/hub/store"
 	fleetv1 "github.com/kubedevaiops/kubedevaiops/proto/fleet/v1"
 )
@@ -33,9 +30,10 @@ func parseVersion(rv string) (uint64, error) {
 	return v, nil
 }
 
-// applyResource creates the object, or updates it when it exists. With a resource_version the
-// write is conditional on it; without one it is unconditional.
-func (s *Server) applyResource(ctx context.Context, kind string, in *fleetv1.Resource) (*fleetv1.Resource, error) {
+// applyResource creates the object, or updates it when it exists, in one command. With a
+// resource_version the write is conditional on it; without one it is unconditional. The audit
+// record goes in the same command, so it is appended exactly when the write happens.
+func (s *Server) applyResource(ctx context.Context, kind string, in *fleetv1.Resource, audit store.AuditEntry) (*fleetv1.Resource, error) {
 	if in == nil || len(in.GetObjectJson()) == 0 {
 		return nil, invalid("%s: object_json is empty", kind)
 	}
@@ -46,22 +44,11 @@ func (s *Server) applyResource(ctx context.Context, kind string, in *fleetv1.Res
 	if err != nil {
 		return nil, err
 	}
-	obj := json.RawMessage(in.GetObjectJson())
-	var cmd []byte
-	if rv == 0 {
-		cmd, err = store.EncodeCreate(kind, obj)
-		if err != nil {
-			return nil, grpcError(err)
-		}
-		res, err := s.commit(ctx, cmd)
-		if err == nil {
-			return toProto(res.Resource), nil
-		}
-		if status.Code(err) != codes.AlreadyExists {
-			return nil, err
-		}
+	cmd, err := store.EncodeApply(kind, json.RawMessage(in.GetObjectJson()), rv)
+	if err != nil {
+		return nil, grpcError(err)
 	}
-	if cmd, err = store.EncodeUpdate(kind, obj, rv); err != nil {
+	if cmd, err = store.WithAudit(cmd, audit); err != nil {
 		return nil, grpcError(err)
 	}
 	res, err := s.commit(ctx, cmd)
@@ -117,12 +104,15 @@ func (s *Server) listResources(ctx context.Context, kind, ns, selector string, p
 	return out, next, nil
 }
 
-func (s *Server) deleteResource(ctx context.Context, kind, ns, name, rv string) (uint64, error) {
+func (s *Server) deleteResource(ctx context.Context, kind, ns, name, rv string, audit store.AuditEntry) (uint64, error) {
 	v, err := parseVersion(rv)
 	if err != nil {
 		return 0, err
 	}
 	cmd, err := store.EncodeDelete(kind, ns, name, v)
+	if err == nil {
+		cmd, err = store.WithAudit(cmd, audit)
+	}
 	if err != nil {
 		return 0, grpcError(err)
 	}
@@ -140,11 +130,11 @@ func (s *Server) ApplyPolicy(ctx context.Context, req *fleetv1.ApplyPolicyReques
 	if err != nil {
 		return nil, err
 	}
-	r, err := s.applyResource(ctx, store.KindAIOpsPolicy, req.GetPolicy())
+	r, err := s.applyResource(ctx, store.KindAIOpsPolicy, req.GetPolicy(),
+		store.AuditEntry{Actor: who.String(), Action: "policy.apply", Target: store.KindAIOpsPolicy + "/" + req.GetPolicy().GetName()})
 	if err != nil {
 		return nil, err
 	}
-	s.audit(ctx, who.String(), "policy.apply", store.KindAIOpsPolicy+"/"+r.GetName(), map[string]string{"resourceVersion": r.GetResourceVersion()})
 	return &fleetv1.ApplyPolicyResponse{Policy: r}, nil
 }
 
@@ -175,10 +165,10 @@ func (s *Server) DeletePolicy(ctx context.Context, req *fleetv1.DeletePolicyRequ
 	if err != nil {
 		return nil, err
 	}
-	index, err := s.deleteResource(ctx, store.KindAIOpsPolicy, req.GetNamespace(), req.GetName(), req.GetResourceVersion())
+	index, err := s.deleteResource(ctx, store.KindAIOpsPolicy, req.GetNamespace(), req.GetName(), req.GetResourceVersion(),
+		store.AuditEntry{Actor: who.String(), Action: "policy.delete", Target: store.KindAIOpsPolicy + "/" + req.GetName()})
 	if err != nil {
 		return nil, err
 	}
-	s.audit(ctx, who.String(), "policy.delete", store.KindAIOpsPolicy+"/"+req.GetName(), nil)
 	return &fleetv1.DeletePolicyResponse{Index: index}, nil
 }

@@ -133,6 +133,39 @@ func EncodeUpdate(kind string, obj any, expectedResourceVersion uint64) ([]byte,
 	})
 }
 
+// EncodeApply encodes "create obj, or update it if it exists" in one command (validated as for
+// EncodeCreateWith). With expectedResourceVersion > 0 it is an update on that version; 0 makes
+// it unconditional. A create gets a new random uid and the current time.
+func EncodeApply(kind string, obj any, expectedResourceVersion uint64) ([]byte, error) {
+	ki, objJSON, ns, name, err := canonicalObject(kind, obj)
+	if err != nil {
+		return nil, err
+	}
+	return encode(CmdResourceWrite, &hubv1.ResourceWrite{
+		Op: hubv1.ResourceOp_RESOURCE_OP_APPLY, Kind: ki.Kind, Namespace: ns, Name: name,
+		ExpectedResourceVersion: expectedResourceVersion, ObjectJson: objJSON,
+		Uid: string(uuid.NewUUID()), CreationTimestamp: timestamppb.Now(),
+	})
+}
+
+// WithAudit attaches an audit record to an encoded resource write: the store appends it in
+// the same transaction if and only if the write succeeds. Redact as for EncodeAuditAppend.
+func WithAudit(cmd []byte, e AuditEntry) ([]byte, error) {
+	if len(cmd) == 0 || CommandType(cmd[0])&^IgnoreUnknownFlag != CmdResourceWrite {
+		return nil, fmt.Errorf("%w: an audit record can be attached to a resource write only", ErrInvalid)
+	}
+	var w hubv1.ResourceWrite
+	if err := proto.Unmarshal(cmd[1:], &w); err != nil {
+		return nil, fmt.Errorf("%w: attach audit: %v", ErrInvalid, err)
+	}
+	audit, err := auditCommand(e)
+	if err != nil {
+		return nil, err
+	}
+	w.Audit = audit
+	return encode(CommandType(cmd[0]), &w)
+}
+
 // EncodeDelete encodes the deletion of one resource; expectedResourceVersion as for
 // EncodeUpdate.
 func EncodeDelete(kind, namespace, name string, expectedResourceVersion uint64) ([]byte, error) {

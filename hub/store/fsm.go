@@ -178,15 +178,39 @@ func applyResourceWrite(a *applier, payload []byte) *Result {
 	if raw != nil {
 		cur = raw.(*Resource)
 	}
+	if w.Audit != nil {
+		if err := checkAuditAppend(w.Audit); err != nil {
+			return a.fail(fmt.Errorf("%s: attached %w", ref(&w), err))
+		}
+	}
+	var res *Result
 	switch w.Op {
 	case hubv1.ResourceOp_RESOURCE_OP_CREATE:
-		return a.create(ki, &w, cur)
+		res = a.create(ki, &w, cur)
 	case hubv1.ResourceOp_RESOURCE_OP_UPDATE:
-		return a.update(&w, cur)
+		res = a.update(&w, cur)
 	case hubv1.ResourceOp_RESOURCE_OP_DELETE:
-		return a.delete(&w, cur)
+		res = a.delete(&w, cur)
+	case hubv1.ResourceOp_RESOURCE_OP_APPLY:
+		if cur == nil && w.ExpectedResourceVersion == 0 {
+			res = a.create(ki, &w, cur)
+		} else {
+			res = a.update(&w, cur)
+		}
+	default:
+		return a.fail(fmt.Errorf("%w: %s %s: unknown resource operation %d", ErrInvalid, w.Kind, w.Name, w.Op))
 	}
-	return a.fail(fmt.Errorf("%w: %s %s: unknown resource operation %d", ErrInvalid, w.Kind, w.Name, w.Op))
+	if res.Err != nil || w.Audit == nil {
+		return res
+	}
+	audited := a.appendAudit(w.Audit)
+	if audited.Err != nil {
+		// The write is already in the transaction and memdb cannot undo half of it; the
+		// applier's panic recovery drops the transaction and fails this entry alone.
+		panic(fmt.Sprintf("store: audit record of %s could not be appended: %v", ref(&w), audited.Err))
+	}
+	res.Index, res.Audit = audited.Index, audited.Audit
+	return res
 }
 
 func ref(w *hubv1.ResourceWrite) string {
@@ -336,20 +360,33 @@ func applyAuditAppend(a *applier, payload []byte) *Result {
 	if err := proto.Unmarshal(payload, &c); err != nil {
 		return a.fail(fmt.Errorf("%w: malformed AuditAppend payload: %v", ErrInvalid, err))
 	}
+	if err := checkAuditAppend(&c); err != nil {
+		return a.fail(err)
+	}
+	return a.appendAudit(&c)
+}
+
+// checkAuditAppend validates an audit entry before anything of its command is applied.
+func checkAuditAppend(c *hubv1.AuditAppend) error {
 	if c.Actor == "" || c.Action == "" || c.Time == nil || c.Time.CheckValid() != nil {
-		return a.fail(fmt.Errorf("%w: audit entry needs an actor, an action and a valid time", ErrInvalid))
+		return fmt.Errorf("%w: audit entry needs an actor, an action and a valid time", ErrInvalid)
 	}
 	if len(c.DetailsJson) > MaxAuditDetailsSize {
-		return a.fail(fmt.Errorf("%w: audit details are %d bytes, limit %d", ErrTooLarge, len(c.DetailsJson), MaxAuditDetailsSize))
+		return fmt.Errorf("%w: audit details are %d bytes, limit %d", ErrTooLarge, len(c.DetailsJson), MaxAuditDetailsSize)
 	}
 	if len(c.DetailsJson) > 0 && !json.Valid(c.DetailsJson) {
-		return a.fail(fmt.Errorf("%w: audit details are not valid JSON", ErrInvalid))
+		return fmt.Errorf("%w: audit details are not valid JSON", ErrInvalid)
 	}
 	for _, f := range []string{c.Actor, c.Action, c.Target, c.Cluster, c.TraceId} {
 		if len(f) > MaxAuditFieldSize {
-			return a.fail(fmt.Errorf("%w: an audit field is %d bytes, limit %d", ErrTooLarge, len(f), MaxAuditFieldSize))
+			return fmt.Errorf("%w: an audit field is %d bytes, limit %d", ErrTooLarge, len(f), MaxAuditFieldSize)
 		}
 	}
+	return nil
+}
+
+// appendAudit links a validated entry into the hash chain.
+func (a *applier) appendAudit(c *hubv1.AuditAppend) *Result {
 	seq, prev := uint64(1), []byte(nil)
 	raw, err := a.txn.Last(tableAudit, indexID)
 	if err != nil {

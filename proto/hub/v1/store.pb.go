@@ -41,6 +41,9 @@ const (
 	ResourceOp_RESOURCE_OP_UPDATE ResourceOp = 2
 	// Delete an existing resource.
 	ResourceOp_RESOURCE_OP_DELETE ResourceOp = 3
+	// Create the resource when it does not exist, else update it (unconditionally, or on the
+	// expected resource version when one is given). Creates use uid and creation_timestamp.
+	ResourceOp_RESOURCE_OP_APPLY ResourceOp = 4
 )
 
 // Enum value maps for ResourceOp.
@@ -50,12 +53,14 @@ var (
 		1: "RESOURCE_OP_CREATE",
 		2: "RESOURCE_OP_UPDATE",
 		3: "RESOURCE_OP_DELETE",
+		4: "RESOURCE_OP_APPLY",
 	}
 	ResourceOp_value = map[string]int32{
 		"RESOURCE_OP_UNSPECIFIED": 0,
 		"RESOURCE_OP_CREATE":      1,
 		"RESOURCE_OP_UPDATE":      2,
 		"RESOURCE_OP_DELETE":      3,
+		"RESOURCE_OP_APPLY":       4,
 	}
 )
 
@@ -108,7 +113,10 @@ type ResourceWrite struct {
 	CreationTimestamp *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=creation_timestamp,json=creationTimestamp,proto3" json:"creation_timestamp,omitempty"`
 	// Create and update: the full object as canonical JSON, already validated by the
 	// proposer. The store sets uid, creationTimestamp, resourceVersion and generation.
-	ObjectJson    []byte `protobuf:"bytes,8,opt,name=object_json,json=objectJson,proto3" json:"object_json,omitempty"`
+	ObjectJson []byte `protobuf:"bytes,8,opt,name=object_json,json=objectJson,proto3" json:"object_json,omitempty"`
+	// An audit record appended in the same transaction when, and only when, the write
+	// succeeds: the log never shows a change that did not happen, nor misses one that did.
+	Audit         *AuditAppend `protobuf:"bytes,9,opt,name=audit,proto3" json:"audit,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -195,6 +203,13 @@ func (x *ResourceWrite) GetCreationTimestamp() *timestamppb.Timestamp {
 func (x *ResourceWrite) GetObjectJson() []byte {
 	if x != nil {
 		return x.ObjectJson
+	}
+	return nil
+}
+
+func (x *ResourceWrite) GetAudit() *AuditAppend {
+	if x != nil {
+		return x.Audit
 	}
 	return nil
 }
@@ -865,7 +880,7 @@ var File_hub_v1_store_proto protoreflect.FileDescriptor
 
 const file_hub_v1_store_proto_rawDesc = "" +
 	"\n" +
-	"\x12hub/v1/store.proto\x12\x13kubedevaiops.hub.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc0\x02\n" +
+	"\x12hub/v1/store.proto\x12\x13kubedevaiops.hub.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf8\x02\n" +
 	"\rResourceWrite\x12/\n" +
 	"\x02op\x18\x01 \x01(\x0e2\x1f.kubedevaiops.hub.v1.ResourceOpR\x02op\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x1c\n" +
@@ -875,7 +890,8 @@ const file_hub_v1_store_proto_rawDesc = "" +
 	"\x03uid\x18\x06 \x01(\tR\x03uid\x12I\n" +
 	"\x12creation_timestamp\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\x11creationTimestamp\x12\x1f\n" +
 	"\vobject_json\x18\b \x01(\fR\n" +
-	"objectJson\"\xdb\x01\n" +
+	"objectJson\x126\n" +
+	"\x05audit\x18\t \x01(\v2 .kubedevaiops.hub.v1.AuditAppendR\x05audit\"\xdb\x01\n" +
 	"\vAuditAppend\x12.\n" +
 	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x14\n" +
 	"\x05actor\x18\x02 \x01(\tR\x05actor\x12\x16\n" +
@@ -924,13 +940,14 @@ const file_hub_v1_store_proto_rawDesc = "" +
 	"\x05index\x18\v \x01(\x04R\x05index\"T\n" +
 	"\x0fSnapshotTrailer\x12\x1c\n" +
 	"\tresources\x18\x01 \x01(\x04R\tresources\x12#\n" +
-	"\raudit_records\x18\x02 \x01(\x04R\fauditRecords*q\n" +
+	"\raudit_records\x18\x02 \x01(\x04R\fauditRecords*\x88\x01\n" +
 	"\n" +
 	"ResourceOp\x12\x1b\n" +
 	"\x17RESOURCE_OP_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12RESOURCE_OP_CREATE\x10\x01\x12\x16\n" +
 	"\x12RESOURCE_OP_UPDATE\x10\x02\x12\x16\n" +
-	"\x12RESOURCE_OP_DELETE\x10\x03B9Z7github.com/kubedevaiops/kubedevaiops/proto/hub/v1;hubv1b\x06proto3"
+	"\x12RESOURCE_OP_DELETE\x10\x03\x12\x15\n" +
+	"\x11RESOURCE_OP_APPLY\x10\x04B9Z7github.com/kubedevaiops/kubedevaiops/proto/hub/v1;hubv1b\x06proto3"
 
 var (
 	file_hub_v1_store_proto_rawDescOnce sync.Once
@@ -962,17 +979,18 @@ var file_hub_v1_store_proto_goTypes = []any{
 var file_hub_v1_store_proto_depIdxs = []int32{
 	0,  // 0: kubedevaiops.hub.v1.ResourceWrite.op:type_name -> kubedevaiops.hub.v1.ResourceOp
 	10, // 1: kubedevaiops.hub.v1.ResourceWrite.creation_timestamp:type_name -> google.protobuf.Timestamp
-	10, // 2: kubedevaiops.hub.v1.AuditAppend.time:type_name -> google.protobuf.Timestamp
-	4,  // 3: kubedevaiops.hub.v1.Batch.commands:type_name -> kubedevaiops.hub.v1.BatchEntry
-	7,  // 4: kubedevaiops.hub.v1.SnapshotRecord.resource:type_name -> kubedevaiops.hub.v1.StoredResource
-	8,  // 5: kubedevaiops.hub.v1.SnapshotRecord.audit:type_name -> kubedevaiops.hub.v1.StoredAuditRecord
-	9,  // 6: kubedevaiops.hub.v1.SnapshotRecord.trailer:type_name -> kubedevaiops.hub.v1.SnapshotTrailer
-	10, // 7: kubedevaiops.hub.v1.StoredAuditRecord.time:type_name -> google.protobuf.Timestamp
-	8,  // [8:8] is the sub-list for method output_type
-	8,  // [8:8] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	2,  // 2: kubedevaiops.hub.v1.ResourceWrite.audit:type_name -> kubedevaiops.hub.v1.AuditAppend
+	10, // 3: kubedevaiops.hub.v1.AuditAppend.time:type_name -> google.protobuf.Timestamp
+	4,  // 4: kubedevaiops.hub.v1.Batch.commands:type_name -> kubedevaiops.hub.v1.BatchEntry
+	7,  // 5: kubedevaiops.hub.v1.SnapshotRecord.resource:type_name -> kubedevaiops.hub.v1.StoredResource
+	8,  // 6: kubedevaiops.hub.v1.SnapshotRecord.audit:type_name -> kubedevaiops.hub.v1.StoredAuditRecord
+	9,  // 7: kubedevaiops.hub.v1.SnapshotRecord.trailer:type_name -> kubedevaiops.hub.v1.SnapshotTrailer
+	10, // 8: kubedevaiops.hub.v1.StoredAuditRecord.time:type_name -> google.protobuf.Timestamp
+	9,  // [9:9] is the sub-list for method output_type
+	9,  // [9:9] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_hub_v1_store_proto_init() }
