@@ -42,7 +42,7 @@ func (n *Node) Apply(ctx context.Context, cmd []byte) (any, uint64, error) {
 		if n.IsLeader() {
 			resp, index, err = n.apply.submit(ctx, cmd)
 		} else {
-			resp, index, err = n.forwardApply(ctx, cmd)
+			resp, index, err = n.forward.submit(ctx, cmd)
 		}
 		if !errors.Is(err, errRetry) {
 			return resp, index, err
@@ -77,21 +77,49 @@ func classifyRaftErr(err error) error {
 	}
 }
 
-// forwardApply sends the command to the leader's member API.
-func (n *Node) forwardApply(ctx context.Context, cmd []byte) (any, uint64, error) {
+// forwardBatch sends the commands that queued up on this follower to the leader in one call.
+func (n *Node) forwardBatch(batch []*pending) {
+	fail := func(err error) {
+		for _, p := range batch {
+			p.done <- outcome{err: err}
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.HoldTimeout)
+	defer cancel()
 	client, err := n.leaderClient(ctx)
 	if err != nil {
-		return nil, 0, err
+		fail(err)
+		return
 	}
-	out, err := client.Apply(ctx, &hubv1.ApplyRequest{Command: cmd, FromMember: n.cfg.ID})
+	cmds := make([][]byte, len(batch))
+	for i, p := range batch {
+		cmds[i] = p.cmd
+	}
+	out, err := client.Apply(ctx, &hubv1.ApplyRequest{Commands: cmds, FromMember: n.cfg.ID})
 	if err != nil {
-		return nil, 0, classifyForwardErr(err)
+		fail(classifyForwardErr(err))
+		return
 	}
-	resp, err := n.apply.codec.UnmarshalResult(out.GetResult())
-	if err != nil {
-		return nil, 0, fmt.Errorf("forwarded write: decode the leader's result: %w", err)
+	if len(out.GetResults()) != len(batch) {
+		fail(fmt.Errorf("%w: the leader answered %d results for %d forwarded writes", ErrOutcomeUnknown, len(out.GetResults()), len(batch)))
+		return
 	}
-	return resp, out.GetRaftIndex(), nil
+	for i, r := range out.GetResults() {
+		o := outcome{index: r.GetRaftIndex()}
+		switch r.GetOutcome() {
+		case hubv1.ApplyOutcome_APPLY_OUTCOME_APPLIED_UNSPECIFIED:
+			if o.resp, err = n.cfg.Codec.UnmarshalResult(r.GetResult()); err != nil {
+				o.err = fmt.Errorf("forwarded write: decode the leader's result: %w", err)
+			}
+		case hubv1.ApplyOutcome_APPLY_OUTCOME_NOT_APPLIED:
+			o.err = errRetry
+		case hubv1.ApplyOutcome_APPLY_OUTCOME_UNKNOWN:
+			o.err = ErrOutcomeUnknown
+		default:
+			o.err = fmt.Errorf("forwarded write: %s", r.GetMessage())
+		}
+		batch[i].done <- o
+	}
 }
 
 // classifyForwardErr decides whether a failed forward may be retried. The leader answers
@@ -127,12 +155,13 @@ type outcome struct {
 	err   error
 }
 
-// batcher packs concurrent commands into Raft entries on the leader. It keeps at most
-// maxInflight entries in flight; commands arriving meanwhile wait and go out together in the
-// next entry, so entries grow with concurrency and throughput with them.
+// batcher groups concurrent commands. It keeps at most maxInflight groups in flight; commands
+// arriving meanwhile wait and go out together in the next group, so groups grow with
+// concurrency and throughput with them. On the leader a group is one Raft entry; on a follower
+// it is one forward to the leader.
 type batcher struct {
 	n        *Node
-	codec    Codec
+	propose  func([]*pending)
 	in       chan *pending
 	max      int
 	inflight chan struct{}
@@ -140,8 +169,8 @@ type batcher struct {
 
 const maxInflight = 2
 
-func newBatcher(n *Node, max int) *batcher {
-	return &batcher{n: n, codec: n.cfg.Codec, in: make(chan *pending, 4*max), max: max, inflight: make(chan struct{}, maxInflight)}
+func newBatcher(n *Node, max int, propose func([]*pending)) *batcher {
+	return &batcher{n: n, propose: propose, in: make(chan *pending, 4*max), max: max, inflight: make(chan struct{}, maxInflight)}
 }
 
 func (b *batcher) submit(ctx context.Context, cmd []byte) (any, uint64, error) {
@@ -202,7 +231,8 @@ func (b *batcher) drainWith(err error) {
 	}
 }
 
-func (b *batcher) propose(batch []*pending) {
+// proposeEntry commits a group of commands as one Raft entry (a Batch command when more than one).
+func (n *Node) proposeEntry(batch []*pending) {
 	data := batch[0].cmd
 	if len(batch) > 1 {
 		cmds := make([][]byte, len(batch))
@@ -210,14 +240,14 @@ func (b *batcher) propose(batch []*pending) {
 			cmds[i] = p.cmd
 		}
 		var err error
-		if data, err = b.codec.Batch(cmds); err != nil {
+		if data, err = n.cfg.Codec.Batch(cmds); err != nil {
 			for _, p := range batch {
 				p.done <- outcome{err: fmt.Errorf("pack batch: %w", err)}
 			}
 			return
 		}
 	}
-	f := b.n.raft.Apply(data, b.n.cfg.HoldTimeout)
+	f := n.raft.Apply(data, n.cfg.HoldTimeout)
 	if err := classifyRaftErr(f.Error()); err != nil {
 		for _, p := range batch {
 			p.done <- outcome{err: err}
@@ -228,7 +258,7 @@ func (b *batcher) propose(batch []*pending) {
 		batch[0].done <- outcome{resp: f.Response(), index: f.Index()}
 		return
 	}
-	results, err := b.codec.SplitBatch(f.Response(), len(batch))
+	results, err := n.cfg.Codec.SplitBatch(f.Response(), len(batch))
 	for i, p := range batch {
 		if err != nil {
 			p.done <- outcome{err: fmt.Errorf("batch committed at %d but its results are unreadable: %w", f.Index(), err), index: f.Index()}

@@ -3,6 +3,7 @@ package raftnode
 import (
 	"context"
 	"errors"
+	"sync"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -53,22 +54,39 @@ func (s *memberServer) Apply(ctx context.Context, req *hubv1.ApplyRequest) (*hub
 	if !s.n.IsLeader() {
 		return nil, errNotLeaderStatus
 	}
-	resp, index, err := s.n.apply.submit(ctx, req.GetCommand())
+	// Every command joins the leader's batcher at once, so a forwarded group rides in the same
+	// Raft entries as the leader's own writes.
+	results := make([]*hubv1.ApplyResult, len(req.GetCommands()))
+	var wg sync.WaitGroup
+	for i, cmd := range req.GetCommands() {
+		wg.Go(func() { results[i] = s.applyOne(ctx, cmd) })
+	}
+	wg.Wait()
+	return &hubv1.ApplyResponse{Results: results}, nil
+}
+
+func (s *memberServer) applyOne(ctx context.Context, cmd []byte) *hubv1.ApplyResult {
+	resp, index, err := s.n.apply.submit(ctx, cmd)
 	switch {
-	case errors.Is(err, errRetry):
-		return nil, errNotLeaderStatus // never entered the log here
+	case errors.Is(err, errRetry), errors.Is(err, ErrShutdown): // never proposed
+		return &hubv1.ApplyResult{Outcome: hubv1.ApplyOutcome_APPLY_OUTCOME_NOT_APPLIED, Message: "not proposed: " + errMessage(err)}
 	case errors.Is(err, ErrOutcomeUnknown):
-		return nil, status.Error(codes.Aborted, ErrOutcomeUnknown.Error())
-	case errors.Is(err, ErrShutdown):
-		return nil, status.Error(codes.Unavailable, err.Error())
+		return &hubv1.ApplyResult{Outcome: hubv1.ApplyOutcome_APPLY_OUTCOME_UNKNOWN, Message: err.Error()}
 	case err != nil:
-		return nil, status.Error(codes.Internal, err.Error())
+		return &hubv1.ApplyResult{Outcome: hubv1.ApplyOutcome_APPLY_OUTCOME_FAILED, Message: err.Error()}
 	}
-	data, err := s.n.apply.codec.MarshalResult(resp)
+	data, err := s.n.cfg.Codec.MarshalResult(resp)
 	if err != nil {
-		return nil, status.Errorf(codes.Internal, "encode result: %v", err)
+		return &hubv1.ApplyResult{Outcome: hubv1.ApplyOutcome_APPLY_OUTCOME_UNKNOWN, Message: "encode result: " + err.Error()}
 	}
-	return &hubv1.ApplyResponse{RaftIndex: index, Result: data}, nil
+	return &hubv1.ApplyResult{RaftIndex: index, Result: data}
+}
+
+func errMessage(err error) string {
+	if errors.Is(err, errRetry) {
+		return "leadership moved"
+	}
+	return err.Error()
 }
 
 func (s *memberServer) ReadIndex(ctx context.Context, _ *hubv1.ReadIndexRequest) (*hubv1.ReadIndexResponse, error) {

@@ -82,8 +82,9 @@ type Node struct {
 	transport *raft.NetworkTransport
 	store     *raftboltdb.BoltStore
 
-	apply *batcher
-	conns *connCache
+	apply   *batcher // leader: groups of writes become Raft entries
+	forward *batcher // follower: groups of writes are forwarded to the leader
+	conns   *connCache
 
 	leaderMu    sync.Mutex
 	readyTerm   uint64 // the term in which this member, as leader, finished its barrier
@@ -209,9 +210,11 @@ func New(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("raftnode: start raft: %w", err)
 	}
 	n.conns = newConnCache(cfg.ClientTLS)
-	n.apply = newBatcher(n, cfg.MaxBatch)
-	n.wg.Add(2)
+	n.apply = newBatcher(n, cfg.MaxBatch, n.proposeEntry)
+	n.forward = newBatcher(n, cfg.MaxBatch, n.forwardBatch)
+	n.wg.Add(3)
 	go func() { defer n.wg.Done(); n.apply.run(n.stop) }()
+	go func() { defer n.wg.Done(); n.forward.run(n.stop) }()
 	go func() { defer n.wg.Done(); n.watchLeadership() }()
 	return n, nil
 }

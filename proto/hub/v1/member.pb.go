@@ -25,10 +25,68 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// ApplyOutcome says whether a command took effect.
+type ApplyOutcome int32
+
+const (
+	// Committed and applied; result holds the store's answer.
+	ApplyOutcome_APPLY_OUTCOME_APPLIED_UNSPECIFIED ApplyOutcome = 0
+	// Certainly not applied (e.g. leadership moved before it was proposed): safe to retry.
+	ApplyOutcome_APPLY_OUTCOME_NOT_APPLIED ApplyOutcome = 1
+	// Maybe applied: leadership was lost while it was in flight.
+	ApplyOutcome_APPLY_OUTCOME_UNKNOWN ApplyOutcome = 2
+	// The leader failed to process it.
+	ApplyOutcome_APPLY_OUTCOME_FAILED ApplyOutcome = 3
+)
+
+// Enum value maps for ApplyOutcome.
+var (
+	ApplyOutcome_name = map[int32]string{
+		0: "APPLY_OUTCOME_APPLIED_UNSPECIFIED",
+		1: "APPLY_OUTCOME_NOT_APPLIED",
+		2: "APPLY_OUTCOME_UNKNOWN",
+		3: "APPLY_OUTCOME_FAILED",
+	}
+	ApplyOutcome_value = map[string]int32{
+		"APPLY_OUTCOME_APPLIED_UNSPECIFIED": 0,
+		"APPLY_OUTCOME_NOT_APPLIED":         1,
+		"APPLY_OUTCOME_UNKNOWN":             2,
+		"APPLY_OUTCOME_FAILED":              3,
+	}
+)
+
+func (x ApplyOutcome) Enum() *ApplyOutcome {
+	p := new(ApplyOutcome)
+	*p = x
+	return p
+}
+
+func (x ApplyOutcome) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ApplyOutcome) Descriptor() protoreflect.EnumDescriptor {
+	return file_hub_v1_member_proto_enumTypes[0].Descriptor()
+}
+
+func (ApplyOutcome) Type() protoreflect.EnumType {
+	return &file_hub_v1_member_proto_enumTypes[0]
+}
+
+func (x ApplyOutcome) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ApplyOutcome.Descriptor instead.
+func (ApplyOutcome) EnumDescriptor() ([]byte, []int) {
+	return file_hub_v1_member_proto_rawDescGZIP(), []int{0}
+}
+
 type ApplyRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// One store command: a type byte followed by its protobuf payload (hub/store).
-	Command []byte `protobuf:"bytes,1,opt,name=command,proto3" json:"command,omitempty"`
+	// Store commands, each a type byte followed by its protobuf payload (hub/store). A follower
+	// sends the writes that arrived while its previous forward was in flight together.
+	Commands [][]byte `protobuf:"bytes,1,rep,name=commands,proto3" json:"commands,omitempty"`
 	// The forwarding member's id, for the leader's logs.
 	FromMember    string `protobuf:"bytes,2,opt,name=from_member,json=fromMember,proto3" json:"from_member,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -65,9 +123,9 @@ func (*ApplyRequest) Descriptor() ([]byte, []int) {
 	return file_hub_v1_member_proto_rawDescGZIP(), []int{0}
 }
 
-func (x *ApplyRequest) GetCommand() []byte {
+func (x *ApplyRequest) GetCommands() [][]byte {
 	if x != nil {
-		return x.Command
+		return x.Commands
 	}
 	return nil
 }
@@ -81,10 +139,8 @@ func (x *ApplyRequest) GetFromMember() string {
 
 type ApplyResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The Raft log index the command was committed at.
-	RaftIndex uint64 `protobuf:"varint,1,opt,name=raft_index,json=raftIndex,proto3" json:"raft_index,omitempty"`
-	// The store's result, encoded by hub/store (resource, store index, typed error).
-	Result        []byte `protobuf:"bytes,2,opt,name=result,proto3" json:"result,omitempty"`
+	// One result per command, in order.
+	Results       []*ApplyResult `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -119,18 +175,83 @@ func (*ApplyResponse) Descriptor() ([]byte, []int) {
 	return file_hub_v1_member_proto_rawDescGZIP(), []int{1}
 }
 
-func (x *ApplyResponse) GetRaftIndex() uint64 {
+func (x *ApplyResponse) GetResults() []*ApplyResult {
+	if x != nil {
+		return x.Results
+	}
+	return nil
+}
+
+// ApplyResult is the outcome of one forwarded command.
+type ApplyResult struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The Raft log index the command was committed at (outcome APPLIED).
+	RaftIndex uint64 `protobuf:"varint,1,opt,name=raft_index,json=raftIndex,proto3" json:"raft_index,omitempty"`
+	// The store's result, encoded by hub/store (resource, store index, typed error).
+	Result  []byte       `protobuf:"bytes,2,opt,name=result,proto3" json:"result,omitempty"`
+	Outcome ApplyOutcome `protobuf:"varint,3,opt,name=outcome,proto3,enum=kubedevaiops.hub.v1.ApplyOutcome" json:"outcome,omitempty"`
+	// What went wrong, for outcomes other than APPLIED.
+	Message       string `protobuf:"bytes,4,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ApplyResult) Reset() {
+	*x = ApplyResult{}
+	mi := &file_hub_v1_member_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ApplyResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ApplyResult) ProtoMessage() {}
+
+func (x *ApplyResult) ProtoReflect() protoreflect.Message {
+	mi := &file_hub_v1_member_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ApplyResult.ProtoReflect.Descriptor instead.
+func (*ApplyResult) Descriptor() ([]byte, []int) {
+	return file_hub_v1_member_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ApplyResult) GetRaftIndex() uint64 {
 	if x != nil {
 		return x.RaftIndex
 	}
 	return 0
 }
 
-func (x *ApplyResponse) GetResult() []byte {
+func (x *ApplyResult) GetResult() []byte {
 	if x != nil {
 		return x.Result
 	}
 	return nil
+}
+
+func (x *ApplyResult) GetOutcome() ApplyOutcome {
+	if x != nil {
+		return x.Outcome
+	}
+	return ApplyOutcome_APPLY_OUTCOME_APPLIED_UNSPECIFIED
+}
+
+func (x *ApplyResult) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
 }
 
 type ReadIndexRequest struct {
@@ -141,7 +262,7 @@ type ReadIndexRequest struct {
 
 func (x *ReadIndexRequest) Reset() {
 	*x = ReadIndexRequest{}
-	mi := &file_hub_v1_member_proto_msgTypes[2]
+	mi := &file_hub_v1_member_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -153,7 +274,7 @@ func (x *ReadIndexRequest) String() string {
 func (*ReadIndexRequest) ProtoMessage() {}
 
 func (x *ReadIndexRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hub_v1_member_proto_msgTypes[2]
+	mi := &file_hub_v1_member_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -166,7 +287,7 @@ func (x *ReadIndexRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadIndexRequest.ProtoReflect.Descriptor instead.
 func (*ReadIndexRequest) Descriptor() ([]byte, []int) {
-	return file_hub_v1_member_proto_rawDescGZIP(), []int{2}
+	return file_hub_v1_member_proto_rawDescGZIP(), []int{3}
 }
 
 type ReadIndexResponse struct {
@@ -180,7 +301,7 @@ type ReadIndexResponse struct {
 
 func (x *ReadIndexResponse) Reset() {
 	*x = ReadIndexResponse{}
-	mi := &file_hub_v1_member_proto_msgTypes[3]
+	mi := &file_hub_v1_member_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -192,7 +313,7 @@ func (x *ReadIndexResponse) String() string {
 func (*ReadIndexResponse) ProtoMessage() {}
 
 func (x *ReadIndexResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hub_v1_member_proto_msgTypes[3]
+	mi := &file_hub_v1_member_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -205,7 +326,7 @@ func (x *ReadIndexResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadIndexResponse.ProtoReflect.Descriptor instead.
 func (*ReadIndexResponse) Descriptor() ([]byte, []int) {
-	return file_hub_v1_member_proto_rawDescGZIP(), []int{3}
+	return file_hub_v1_member_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ReadIndexResponse) GetIndex() uint64 {
@@ -226,7 +347,7 @@ type AddMemberRequest struct {
 
 func (x *AddMemberRequest) Reset() {
 	*x = AddMemberRequest{}
-	mi := &file_hub_v1_member_proto_msgTypes[4]
+	mi := &file_hub_v1_member_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -238,7 +359,7 @@ func (x *AddMemberRequest) String() string {
 func (*AddMemberRequest) ProtoMessage() {}
 
 func (x *AddMemberRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hub_v1_member_proto_msgTypes[4]
+	mi := &file_hub_v1_member_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -251,7 +372,7 @@ func (x *AddMemberRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddMemberRequest.ProtoReflect.Descriptor instead.
 func (*AddMemberRequest) Descriptor() ([]byte, []int) {
-	return file_hub_v1_member_proto_rawDescGZIP(), []int{4}
+	return file_hub_v1_member_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *AddMemberRequest) GetId() string {
@@ -278,7 +399,7 @@ type AddMemberResponse struct {
 
 func (x *AddMemberResponse) Reset() {
 	*x = AddMemberResponse{}
-	mi := &file_hub_v1_member_proto_msgTypes[5]
+	mi := &file_hub_v1_member_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -290,7 +411,7 @@ func (x *AddMemberResponse) String() string {
 func (*AddMemberResponse) ProtoMessage() {}
 
 func (x *AddMemberResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hub_v1_member_proto_msgTypes[5]
+	mi := &file_hub_v1_member_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -303,7 +424,7 @@ func (x *AddMemberResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddMemberResponse.ProtoReflect.Descriptor instead.
 func (*AddMemberResponse) Descriptor() ([]byte, []int) {
-	return file_hub_v1_member_proto_rawDescGZIP(), []int{5}
+	return file_hub_v1_member_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *AddMemberResponse) GetIndex() uint64 {
@@ -322,7 +443,7 @@ type RemoveMemberRequest struct {
 
 func (x *RemoveMemberRequest) Reset() {
 	*x = RemoveMemberRequest{}
-	mi := &file_hub_v1_member_proto_msgTypes[6]
+	mi := &file_hub_v1_member_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -334,7 +455,7 @@ func (x *RemoveMemberRequest) String() string {
 func (*RemoveMemberRequest) ProtoMessage() {}
 
 func (x *RemoveMemberRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hub_v1_member_proto_msgTypes[6]
+	mi := &file_hub_v1_member_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -347,7 +468,7 @@ func (x *RemoveMemberRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveMemberRequest.ProtoReflect.Descriptor instead.
 func (*RemoveMemberRequest) Descriptor() ([]byte, []int) {
-	return file_hub_v1_member_proto_rawDescGZIP(), []int{6}
+	return file_hub_v1_member_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *RemoveMemberRequest) GetId() string {
@@ -366,7 +487,7 @@ type RemoveMemberResponse struct {
 
 func (x *RemoveMemberResponse) Reset() {
 	*x = RemoveMemberResponse{}
-	mi := &file_hub_v1_member_proto_msgTypes[7]
+	mi := &file_hub_v1_member_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -378,7 +499,7 @@ func (x *RemoveMemberResponse) String() string {
 func (*RemoveMemberResponse) ProtoMessage() {}
 
 func (x *RemoveMemberResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hub_v1_member_proto_msgTypes[7]
+	mi := &file_hub_v1_member_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -391,7 +512,7 @@ func (x *RemoveMemberResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveMemberResponse.ProtoReflect.Descriptor instead.
 func (*RemoveMemberResponse) Descriptor() ([]byte, []int) {
-	return file_hub_v1_member_proto_rawDescGZIP(), []int{7}
+	return file_hub_v1_member_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *RemoveMemberResponse) GetIndex() uint64 {
@@ -405,15 +526,19 @@ var File_hub_v1_member_proto protoreflect.FileDescriptor
 
 const file_hub_v1_member_proto_rawDesc = "" +
 	"\n" +
-	"\x13hub/v1/member.proto\x12\x13kubedevaiops.hub.v1\"I\n" +
-	"\fApplyRequest\x12\x18\n" +
-	"\acommand\x18\x01 \x01(\fR\acommand\x12\x1f\n" +
+	"\x13hub/v1/member.proto\x12\x13kubedevaiops.hub.v1\"K\n" +
+	"\fApplyRequest\x12\x1a\n" +
+	"\bcommands\x18\x01 \x03(\fR\bcommands\x12\x1f\n" +
 	"\vfrom_member\x18\x02 \x01(\tR\n" +
-	"fromMember\"F\n" +
-	"\rApplyResponse\x12\x1d\n" +
+	"fromMember\"K\n" +
+	"\rApplyResponse\x12:\n" +
+	"\aresults\x18\x01 \x03(\v2 .kubedevaiops.hub.v1.ApplyResultR\aresults\"\x9b\x01\n" +
+	"\vApplyResult\x12\x1d\n" +
 	"\n" +
 	"raft_index\x18\x01 \x01(\x04R\traftIndex\x12\x16\n" +
-	"\x06result\x18\x02 \x01(\fR\x06result\"\x12\n" +
+	"\x06result\x18\x02 \x01(\fR\x06result\x12;\n" +
+	"\aoutcome\x18\x03 \x01(\x0e2!.kubedevaiops.hub.v1.ApplyOutcomeR\aoutcome\x12\x18\n" +
+	"\amessage\x18\x04 \x01(\tR\amessage\"\x12\n" +
 	"\x10ReadIndexRequest\")\n" +
 	"\x11ReadIndexResponse\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\"E\n" +
@@ -425,7 +550,12 @@ const file_hub_v1_member_proto_rawDesc = "" +
 	"\x13RemoveMemberRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\",\n" +
 	"\x14RemoveMemberResponse\x12\x14\n" +
-	"\x05index\x18\x01 \x01(\x04R\x05index2\xf5\x02\n" +
+	"\x05index\x18\x01 \x01(\x04R\x05index*\x89\x01\n" +
+	"\fApplyOutcome\x12%\n" +
+	"!APPLY_OUTCOME_APPLIED_UNSPECIFIED\x10\x00\x12\x1d\n" +
+	"\x19APPLY_OUTCOME_NOT_APPLIED\x10\x01\x12\x19\n" +
+	"\x15APPLY_OUTCOME_UNKNOWN\x10\x02\x12\x18\n" +
+	"\x14APPLY_OUTCOME_FAILED\x10\x032\xf5\x02\n" +
 	"\x06Member\x12N\n" +
 	"\x05Apply\x12!.kubedevaiops.hub.v1.ApplyRequest\x1a\".kubedevaiops.hub.v1.ApplyResponse\x12Z\n" +
 	"\tReadIndex\x12%.kubedevaiops.hub.v1.ReadIndexRequest\x1a&.kubedevaiops.hub.v1.ReadIndexResponse\x12Z\n" +
@@ -444,31 +574,36 @@ func file_hub_v1_member_proto_rawDescGZIP() []byte {
 	return file_hub_v1_member_proto_rawDescData
 }
 
-var file_hub_v1_member_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_hub_v1_member_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_hub_v1_member_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_hub_v1_member_proto_goTypes = []any{
-	(*ApplyRequest)(nil),         // 0: kubedevaiops.hub.v1.ApplyRequest
-	(*ApplyResponse)(nil),        // 1: kubedevaiops.hub.v1.ApplyResponse
-	(*ReadIndexRequest)(nil),     // 2: kubedevaiops.hub.v1.ReadIndexRequest
-	(*ReadIndexResponse)(nil),    // 3: kubedevaiops.hub.v1.ReadIndexResponse
-	(*AddMemberRequest)(nil),     // 4: kubedevaiops.hub.v1.AddMemberRequest
-	(*AddMemberResponse)(nil),    // 5: kubedevaiops.hub.v1.AddMemberResponse
-	(*RemoveMemberRequest)(nil),  // 6: kubedevaiops.hub.v1.RemoveMemberRequest
-	(*RemoveMemberResponse)(nil), // 7: kubedevaiops.hub.v1.RemoveMemberResponse
+	(ApplyOutcome)(0),            // 0: kubedevaiops.hub.v1.ApplyOutcome
+	(*ApplyRequest)(nil),         // 1: kubedevaiops.hub.v1.ApplyRequest
+	(*ApplyResponse)(nil),        // 2: kubedevaiops.hub.v1.ApplyResponse
+	(*ApplyResult)(nil),          // 3: kubedevaiops.hub.v1.ApplyResult
+	(*ReadIndexRequest)(nil),     // 4: kubedevaiops.hub.v1.ReadIndexRequest
+	(*ReadIndexResponse)(nil),    // 5: kubedevaiops.hub.v1.ReadIndexResponse
+	(*AddMemberRequest)(nil),     // 6: kubedevaiops.hub.v1.AddMemberRequest
+	(*AddMemberResponse)(nil),    // 7: kubedevaiops.hub.v1.AddMemberResponse
+	(*RemoveMemberRequest)(nil),  // 8: kubedevaiops.hub.v1.RemoveMemberRequest
+	(*RemoveMemberResponse)(nil), // 9: kubedevaiops.hub.v1.RemoveMemberResponse
 }
 var file_hub_v1_member_proto_depIdxs = []int32{
-	0, // 0: kubedevaiops.hub.v1.Member.Apply:input_type -> kubedevaiops.hub.v1.ApplyRequest
-	2, // 1: kubedevaiops.hub.v1.Member.ReadIndex:input_type -> kubedevaiops.hub.v1.ReadIndexRequest
-	4, // 2: kubedevaiops.hub.v1.Member.AddMember:input_type -> kubedevaiops.hub.v1.AddMemberRequest
-	6, // 3: kubedevaiops.hub.v1.Member.RemoveMember:input_type -> kubedevaiops.hub.v1.RemoveMemberRequest
-	1, // 4: kubedevaiops.hub.v1.Member.Apply:output_type -> kubedevaiops.hub.v1.ApplyResponse
-	3, // 5: kubedevaiops.hub.v1.Member.ReadIndex:output_type -> kubedevaiops.hub.v1.ReadIndexResponse
-	5, // 6: kubedevaiops.hub.v1.Member.AddMember:output_type -> kubedevaiops.hub.v1.AddMemberResponse
-	7, // 7: kubedevaiops.hub.v1.Member.RemoveMember:output_type -> kubedevaiops.hub.v1.RemoveMemberResponse
-	4, // [4:8] is the sub-list for method output_type
-	0, // [0:4] is the sub-list for method input_type
-	0, // [0:0] is the sub-list for extension type_name
-	0, // [0:0] is the sub-list for extension extendee
-	0, // [0:0] is the sub-list for field type_name
+	3, // 0: kubedevaiops.hub.v1.ApplyResponse.results:type_name -> kubedevaiops.hub.v1.ApplyResult
+	0, // 1: kubedevaiops.hub.v1.ApplyResult.outcome:type_name -> kubedevaiops.hub.v1.ApplyOutcome
+	1, // 2: kubedevaiops.hub.v1.Member.Apply:input_type -> kubedevaiops.hub.v1.ApplyRequest
+	4, // 3: kubedevaiops.hub.v1.Member.ReadIndex:input_type -> kubedevaiops.hub.v1.ReadIndexRequest
+	6, // 4: kubedevaiops.hub.v1.Member.AddMember:input_type -> kubedevaiops.hub.v1.AddMemberRequest
+	8, // 5: kubedevaiops.hub.v1.Member.RemoveMember:input_type -> kubedevaiops.hub.v1.RemoveMemberRequest
+	2, // 6: kubedevaiops.hub.v1.Member.Apply:output_type -> kubedevaiops.hub.v1.ApplyResponse
+	5, // 7: kubedevaiops.hub.v1.Member.ReadIndex:output_type -> kubedevaiops.hub.v1.ReadIndexResponse
+	7, // 8: kubedevaiops.hub.v1.Member.AddMember:output_type -> kubedevaiops.hub.v1.AddMemberResponse
+	9, // 9: kubedevaiops.hub.v1.Member.RemoveMember:output_type -> kubedevaiops.hub.v1.RemoveMemberResponse
+	6, // [6:10] is the sub-list for method output_type
+	2, // [2:6] is the sub-list for method input_type
+	2, // [2:2] is the sub-list for extension type_name
+	2, // [2:2] is the sub-list for extension extendee
+	0, // [0:2] is the sub-list for field type_name
 }
 
 func init() { file_hub_v1_member_proto_init() }
@@ -481,13 +616,14 @@ func file_hub_v1_member_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hub_v1_member_proto_rawDesc), len(file_hub_v1_member_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   8,
+			NumEnums:      1,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_hub_v1_member_proto_goTypes,
 		DependencyIndexes: file_hub_v1_member_proto_depIdxs,
+		EnumInfos:         file_hub_v1_member_proto_enumTypes,
 		MessageInfos:      file_hub_v1_member_proto_msgTypes,
 	}.Build()
 	File_hub_v1_member_proto = out.File

@@ -35,7 +35,7 @@ const (
 //
 // Member is served by every hub member; callers address the current leader.
 type MemberClient interface {
-	// Apply proposes one encoded store command on the leader. FAILED_PRECONDITION means the callee
+	// Apply proposes encoded store commands on the leader. FAILED_PRECONDITION means the callee
 	// is not the leader and did nothing, so the caller may retry elsewhere.
 	Apply(ctx context.Context, in *ApplyRequest, opts ...grpc.CallOption) (*ApplyResponse, error)
 	// ReadIndex returns the log index a linearizable read must wait for, after the leader has
@@ -101,7 +101,7 @@ func (c *memberClient) RemoveMember(ctx context.Context, in *RemoveMemberRequest
 //
 // Member is served by every hub member; callers address the current leader.
 type MemberServer interface {
-	// Apply proposes one encoded store command on the leader. FAILED_PRECONDITION means the callee
+	// Apply proposes encoded store commands on the leader. FAILED_PRECONDITION means the callee
 	// is not the leader and did nothing, so the caller may retry elsewhere.
 	Apply(context.Context, *ApplyRequest) (*ApplyResponse, error)
 	// ReadIndex returns the log index a linearizable read must wait for, after the leader has
