@@ -65,10 +65,8 @@ bench: testbin ## run the benchmarks (only the packages that have some, so no su
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime=$(BENCHTIME) \
 		$$(grep -rl --include='*_test.go' '^func Benchmark' hub spoke api proto test tools | xargs -n1 dirname | sort -u | sed 's|^|./|')
 
-demo: build ## the main job; for now it says what it will do once the hub exists
-	@$(BIN)/kubedevaiops-hub --version
-	@echo "make demo will start a single-member hub (--dev), two simulated clusters with agents,"
-	@echo "register them and roll out a sample AIOpsPolicy. The hub is not built yet (issue 3)."
+demo: build ## the main job: a dev hub driven with the CLI (grows as capabilities land)
+	BIN=$(BIN) tools/demo/demo.sh
 
 clean: ## remove built binaries (keeps bin/testbin, which is slow to rebuild)
 	rm -rf $(BIN)/kubedevaiops-hub $(BIN)/kubedevaiops-agent $(BIN)/kubectl-aiops $(TOOLBIN)

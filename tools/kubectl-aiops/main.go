@@ -44,6 +44,6 @@ func newRootCommand() *cobra.Command {
 	}
 	conn.addFlags(root.PersistentFlags())
 	root.PersistentFlags().StringVarP(&output, "output", "o", "table", "output format: "+strings.Join([]string{"table", "json", "yaml"}, ", "))
-	root.AddCommand(newHubCommand(&conn, &output), newAuditCommand(&conn, &output))
+	root.AddCommand(newHubCommand(&conn, &output), newPoliciesCommand(&conn, &output), newAuditCommand(&conn, &output))
 	return root
 }
