@@ -55,8 +55,8 @@ test: lint check-generated testbin ## everything CI checks: lint, generated code
 	$(GO) test -count=1 -timeout 20m ./...
 	tools/testbin/leftovers.sh
 
-test-linearizability: ## the long linearizability run: SCHEDULES fault schedules (default 100) against a 3-member hub
-	LINEARIZABILITY_SCHEDULES=$(or $(SCHEDULES),100) $(GO) test -count=1 -timeout 180m -run TestLinearizableUnderLeaderKills -v ./test/hub/
+test-linearizability: ## the long linearizability run: SCHEDULES fault schedules (default 100: leader kills and partitions) against a 3-member hub
+	LINEARIZABILITY_SCHEDULES=$(or $(SCHEDULES),100) $(GO) test -count=1 -timeout 180m -run TestLinearizableUnderLeaderKillsAndPartitions -v ./test/hub/
 
 bench-store: testbin ## committed writes/s and p50/p99 of a 3-member hub and a 3-member etcd, side by side
 	$(GO) test -run '^$$' -bench BenchmarkWrites -benchtime=$(or $(STORE_WRITES),3000)x -timeout 60m ./test/hub/

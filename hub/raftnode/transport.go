@@ -57,6 +57,7 @@ type tlsStreamLayer struct {
 	net.Listener
 	advertise net.Addr
 	client    *tls.Config
+	source    *net.TCPAddr // local address outgoing connections use; nil lets the kernel choose
 }
 
 // newTLSStreamLayer listens on bind; advertise is the address other members dial (bind when nil).
@@ -76,7 +77,13 @@ func newTLSStreamLayer(bind string, advertise net.Addr, server, client *tls.Conf
 	}
 	client = client.Clone()
 	client.NextProtos = []string{alpnRaft}
-	return &tlsStreamLayer{Listener: l, advertise: advertise, client: client}, nil
+	layer := &tlsStreamLayer{Listener: l, advertise: advertise, client: client}
+	// A member bound to one address also dials from it, so that peers and firewalls see
+	// member traffic come from the member's own address.
+	if tcp, ok := l.Addr().(*net.TCPAddr); ok && !tcp.IP.IsUnspecified() {
+		layer.source = &net.TCPAddr{IP: tcp.IP}
+	}
+	return layer, nil
 }
 
 func (s *tlsStreamLayer) Addr() net.Addr { return s.advertise }
@@ -84,7 +91,11 @@ func (s *tlsStreamLayer) Addr() net.Addr { return s.advertise }
 // Dial opens a TLS connection to another member and completes the handshake within timeout, so
 // that a peer with a wrong certificate fails here rather than on the first Raft RPC.
 func (s *tlsStreamLayer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
-	d := &tls.Dialer{NetDialer: &net.Dialer{Timeout: timeout}, Config: s.client}
+	nd := &net.Dialer{Timeout: timeout}
+	if s.source != nil {
+		nd.LocalAddr = s.source
+	}
+	d := &tls.Dialer{NetDialer: nd, Config: s.client}
 	conn, err := d.Dial("tcp", string(address))
 	if err != nil {
 		return nil, fmt.Errorf("dial member %s: %w", address, err)

@@ -81,11 +81,11 @@ func schedules(t *testing.T) int {
 	return 1
 }
 
-// Concurrent clients read and write a few keys through every member while leaders are killed
-// and restarted; the recorded history must be linearizable.
-func TestLinearizableUnderLeaderKills(t *testing.T) {
+// Concurrent clients read and write a few keys through every member while leaders are killed and
+// restarted and cut off by partitions; the recorded history must be linearizable.
+func TestLinearizableUnderLeaderKillsAndPartitions(t *testing.T) {
 	n := schedules(t)
-	h := testbed.StartHub(t, testbed.HubOptions{Members: 3, Args: []string{"--hold-timeout=3s"}})
+	h := testbed.StartHub(t, testbed.HubOptions{Members: 3, Partitionable: true, Args: []string{"--hold-timeout=3s"}})
 	for s := range n {
 		seed := uint64(time.Now().UnixNano())
 		t.Run(fmt.Sprintf("schedule-%d", s), func(t *testing.T) {
@@ -104,8 +104,9 @@ func TestLinearizableUnderLeaderKills(t *testing.T) {
 	}
 }
 
-// runSchedule runs clients against the hub through one fault schedule: kill the leader, restart
-// it, kill the next leader, restart it. Every loop is bounded by time and count.
+// runSchedule runs clients against the hub through one fault schedule: kill the leader and
+// restart it, then cut the next leader off and heal (the order alternates between schedules).
+// Every loop is bounded by time and count.
 func runSchedule(t *testing.T, h *testbed.Hub, schedule int, seed uint64) []porcupine.Operation {
 	const (
 		clients      = 6
@@ -178,9 +179,15 @@ func runSchedule(t *testing.T, h *testbed.Hub, schedule int, seed uint64) []porc
 		time.Sleep(time.Second) // let clients run between faults; this paces the schedule, it asserts nothing
 		leader, err := h.Leader(ctx)
 		require.NoError(t, err, "round %d", round)
-		h.Kill(leader)
-		time.Sleep(time.Second)
-		require.NoError(t, h.Start(leader), "restart %s", h.Members[leader].ID)
+		if (round+schedule)%2 == 0 {
+			h.Kill(leader)
+			time.Sleep(time.Second)
+			require.NoError(t, h.Start(leader), "restart %s", h.Members[leader].ID)
+		} else {
+			h.Isolate(leader)
+			time.Sleep(2 * time.Second)
+			h.Heal()
+		}
 	}
 	time.Sleep(time.Second)
 	close(stop)

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,6 +29,9 @@ type HubOptions struct {
 	Members int
 	// Args are extra flags for every member, e.g. "--snapshot-threshold=64".
 	Args []string
+	// Partitionable puts a FaultProxy in front of every member's Raft transport, so that
+	// Isolate can cut a member off. Member i then binds Raft on 127.0.0.(10+i).
+	Partitionable bool
 }
 
 // Hub is a running multi-process hub: each member is a kubedevaiops-hub OS process with its own
@@ -37,20 +41,25 @@ type Hub struct {
 	CA      *pki.CA
 	Members []*HubMember
 
-	binary string
-	args   []string
-	admin  tls.Certificate
-	mu     sync.Mutex
-	conns  map[string]*grpc.ClientConn
+	binary        string
+	args          []string
+	partitionable bool
+	admin         tls.Certificate
+	mu            sync.Mutex
+	conns         map[string]*grpc.ClientConn
 }
 
 // HubMember is one member process.
 type HubMember struct {
 	ID, DataDir, RaftAddr, GRPCAddr string
-	certPath, keyPath               string
-	join                            string
-	proc                            *process
-	dir                             string
+	// RaftBind is where the member's Raft listens; RaftAddr (what peers dial) is its proxy's
+	// address on a partitionable hub, else the same.
+	RaftBind          string
+	proxy             *FaultProxy
+	certPath, keyPath string
+	join              string
+	proc              *process
+	dir               string
 }
 
 // projectBinary is one of the project's own commands, built from this checkout once per test
@@ -116,7 +125,7 @@ func StartHub(t testing.TB, opts HubOptions) *Hub {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &Hub{Dir: t.TempDir(), CA: ca, binary: bin, args: opts.Args, conns: map[string]*grpc.ClientConn{}}
+	h := &Hub{Dir: t.TempDir(), CA: ca, binary: bin, args: opts.Args, partitionable: opts.Partitionable, conns: map[string]*grpc.ClientConn{}}
 	t.Cleanup(h.Stop)
 	admin, err := ca.IssueAdmin("testbed-admin", []string{"admin"}, 24*time.Hour)
 	if err != nil {
@@ -158,10 +167,24 @@ func (h *Hub) AddMember() (*HubMember, error) {
 		ID: id, dir: h.path(id), DataDir: filepath.Join(h.path(id), "data"),
 		RaftAddr: "127.0.0.1:" + strconv.Itoa(ports[0]), GRPCAddr: "127.0.0.1:" + strconv.Itoa(ports[1]),
 	}
+	m.RaftBind = m.RaftAddr
+	if h.partitionable {
+		ip := memberIP(i)
+		l, err := net.Listen("tcp", ip.String()+":0")
+		if err != nil {
+			return nil, fmt.Errorf("reserve a port on %s: %w", ip, err)
+		}
+		m.RaftBind = l.Addr().String()
+		_ = l.Close()
+		if m.proxy, err = NewFaultProxy("127.0.0.1:0", m.RaftBind); err != nil {
+			return nil, err
+		}
+		m.RaftAddr = m.proxy.Addr()
+	}
 	if err := os.MkdirAll(m.dir, 0o700); err != nil {
 		return nil, err
 	}
-	issued, err := h.CA.IssueMember(id, []string{"127.0.0.1", "localhost"}, 24*time.Hour)
+	issued, err := h.CA.IssueMember(id, []string{"127.0.0.1", memberIP(i).String(), "localhost"}, 24*time.Hour)
 	if err != nil {
 		return nil, err
 	}
@@ -197,7 +220,7 @@ func (h *Hub) Start(i int) error {
 	m := h.Members[i]
 	args := []string{
 		"--id=" + m.ID, "--data-dir=" + m.DataDir,
-		"--raft-addr=" + m.RaftAddr, "--grpc-addr=" + m.GRPCAddr,
+		"--raft-addr=" + m.RaftBind, "--raft-advertise=" + m.RaftAddr, "--grpc-addr=" + m.GRPCAddr,
 		"--tls-cert=" + m.certPath, "--tls-key=" + m.keyPath,
 		"--ca-cert=" + h.path("ca.crt"), "--ca-key=" + h.path("ca.key"),
 		"--fast-raft", "--log-level=info",
@@ -270,10 +293,36 @@ func (h *Hub) StopMember(i int) {
 	}
 }
 
+// memberIP is the loopback address member i binds Raft on in a partitionable hub.
+func memberIP(i int) net.IP { return net.IPv4(127, 0, 0, byte(10+i)) }
+
+// Isolate cuts member i's Raft traffic both ways: nobody reaches it, and it reaches nobody.
+// Clients still reach its API, as clients inside its partition would.
+func (h *Hub) Isolate(i int) {
+	ip := memberIP(i)
+	for j, m := range h.Members {
+		if j == i {
+			m.proxy.Block(func(net.IP) bool { return true })
+		} else {
+			m.proxy.Block(func(src net.IP) bool { return src.Equal(ip) })
+		}
+	}
+}
+
+// Heal restores every member's Raft traffic.
+func (h *Hub) Heal() {
+	for _, m := range h.Members {
+		m.proxy.Block(nil)
+	}
+}
+
 // Stop ends every member and closes the clients.
 func (h *Hub) Stop() {
 	for i := range h.Members {
 		h.StopMember(i)
+		if p := h.Members[i].proxy; p != nil {
+			p.Close()
+		}
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
