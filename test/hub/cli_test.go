@@ -2,10 +2,10 @@ package hub
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -48,7 +48,20 @@ func TestCLIMembershipAuditAndBackupRestore(t *testing.T) {
 	require.Contains(t, out, "LEADER")
 	out, err = kubectlAiops(t, h, 1, "hub", "members", "-o", "json")
 	require.NoError(t, err, out)
-	require.Equal(t, 1, strings.Count(out, `"leader": true`), "exactly one leader:\n%s", out)
+	var listed struct {
+		Members []struct {
+			ID     string `json:"id"`
+			Leader bool   `json:"leader"`
+		} `json:"members"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &listed), out) // protojson spacing varies: parse, never grep
+	leaders := 0
+	for _, m := range listed.Members {
+		if m.Leader {
+			leaders++
+		}
+	}
+	require.Equal(t, 1, leaders, "exactly one leader:\n%s", out)
 
 	out, err = kubectlAiops(t, h, 0, "audit", "verify")
 	require.NoError(t, err, out)
@@ -57,7 +70,11 @@ func TestCLIMembershipAuditAndBackupRestore(t *testing.T) {
 	// Remove member 2 through member 0; the rest keep serving.
 	out, err = kubectlAiops(t, h, 0, "hub", "leave", h.Members[2].ID, "-o", "json")
 	require.NoError(t, err, out)
-	require.NotContains(t, out, `"id": "`+h.Members[2].ID+`"`)
+	require.NoError(t, json.Unmarshal([]byte(out), &listed), out)
+	require.Len(t, listed.Members, 2, "member %s left: %s", h.Members[2].ID, out)
+	for _, m := range listed.Members {
+		require.NotEqual(t, h.Members[2].ID, m.ID)
+	}
 	h.StopMember(2)
 	_, err = putPolicy(ctx, h.Client(1), "after-leave", "1")
 	require.NoError(t, err, "two members of a two-member configuration form a quorum")
