@@ -27,20 +27,18 @@ func (s *Server) SaveSnapshot(_ *fleetv1.SaveSnapshotRequest, stream fleetv1.Fle
 	if err := s.readBarrier(ctx, fleetv1.ReadConsistency_READ_CONSISTENCY_UNSPECIFIED); err != nil {
 		return err
 	}
-	index := s.store.Index()
-	sink := &streamSink{send: func(p []byte) error {
-		msg := &fleetv1.SaveSnapshotResponse{Data: p}
-		if index != 0 {
-			msg.Index, index = index, 0
-		}
-		return stream.Send(msg)
-	}}
+	sink := &streamSink{send: func(p []byte) error { return stream.Send(&fleetv1.SaveSnapshotResponse{Data: p}) }}
 	// WriteSnapshot, not the Raft snapshot: a backup must not carry this hub's Raft indexes
 	// into the fresh hub it is restored into.
-	if err := s.store.WriteSnapshot(sink); err != nil {
+	index, err := s.store.WriteSnapshot(sink)
+	if err != nil {
 		return status.Errorf(codes.Internal, "write snapshot: %v", err)
 	}
 	if err := sink.flush(); err != nil {
+		return err
+	}
+	// The index is known once the snapshot is written; it closes the stream.
+	if err := stream.Send(&fleetv1.SaveSnapshotResponse{Index: index}); err != nil {
 		return err
 	}
 	s.log.Info("snapshot saved", "by", who.String())

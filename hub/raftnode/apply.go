@@ -133,10 +133,6 @@ func classifyForwardErr(err error) error {
 	case codes.Unavailable:
 		// The connection was up when the request went out: it may have reached the leader.
 		return ErrOutcomeUnknown
-	case codes.Aborted:
-		if st.Message() == ErrOutcomeUnknown.Error() {
-			return ErrOutcomeUnknown
-		}
 	case codes.DeadlineExceeded:
 		return ErrOutcomeUnknown
 	}

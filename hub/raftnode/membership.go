@@ -79,11 +79,9 @@ func (n *Node) changeMembership(ctx context.Context, local func() (uint64, error
 		} else {
 			var c hubv1.MemberClient
 			if c, err = n.leaderClient(hold); err == nil {
-				index, err = remote(c)
-				if st, ok := status.FromError(err); ok && st.Code() == codes.FailedPrecondition {
+				// Any other error is the leader's gRPC status, passed on with its code.
+				if index, err = remote(c); status.Code(err) == codes.FailedPrecondition {
 					err = errRetry
-				} else if err != nil {
-					err = errors.New(st.Message())
 				}
 			}
 		}

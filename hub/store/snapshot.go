@@ -51,11 +51,12 @@ func (s *Store) Snapshot() (raft.FSMSnapshot, error) {
 // (kubectl aiops hub snapshot save). Unlike a Raft snapshot it records the applied Raft
 // index as 0, unknown: a backup may be restored into another hub, whose Raft indexes
 // have nothing to do with this one's. Use it, not Snapshot().Persist, for backups.
-func (s *Store) WriteSnapshot(w io.Writer) error {
+// It returns the store index the snapshot is consistent at.
+func (s *Store) WriteSnapshot(w io.Writer) (uint64, error) {
 	txn := s.db.Load().Txn(false)
 	m := readMeta(txn)
 	m.AppliedIndex = 0
-	return (&fsmSnapshot{txn: txn, meta: m}).writeTo(w)
+	return m.StoreIndex, (&fsmSnapshot{txn: txn, meta: m}).writeTo(w)
 }
 
 // Persist writes the snapshot to sink and closes it, or cancels it on error.

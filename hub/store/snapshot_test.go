@@ -141,7 +141,8 @@ func TestSnapshotRestore(t *testing.T) {
 
 	// A backup is the same stream with the applied Raft index left out.
 	var w bytes.Buffer
-	require.NoError(t, g.s.WriteSnapshot(&w))
+	_, err = g.s.WriteSnapshot(&w)
+	require.NoError(t, err)
 	raftSnap := snapshotBytes(t, g.s)
 	requireSameBytes(t, stripHeader(t, raftSnap), stripHeader(t, w.Bytes()), "WriteSnapshot")
 	backup := New(Options{})

@@ -4212,7 +4212,7 @@ type SaveSnapshotResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The next bytes of the snapshot.
 	Data []byte `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
-	// The store index the snapshot is consistent at (first piece only).
+	// The store index the snapshot is consistent at (set on the last piece only).
 	Index         uint64 `protobuf:"varint,2,opt,name=index,proto3" json:"index,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
