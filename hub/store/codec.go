@@ -48,6 +48,7 @@ type wireResult struct {
 var sentinels = map[string]error{
 	"NotFound": ErrNotFound, "AlreadyExists": ErrAlreadyExists, "Conflict": ErrConflict,
 	"Invalid": ErrInvalid, "TooLarge": ErrTooLarge, "UnknownCommand": ErrUnknownCommand, "Compacted": ErrCompacted,
+	"Aborted": ErrAborted,
 }
 
 func toWire(r *Result) *wireResult {

@@ -41,6 +41,8 @@ const (
 	CmdAuditAppend CommandType = 2
 	// CmdBatch applies several commands in order in one log entry (hubv1.Batch).
 	CmdBatch CommandType = 3
+	// CmdTransaction applies resource writes and audit appends all or none (hubv1.Batch).
+	CmdTransaction CommandType = 4
 )
 
 func (t CommandType) String() string {
@@ -52,6 +54,8 @@ func (t CommandType) String() string {
 		s = "AuditAppend"
 	case CmdBatch:
 		s = "Batch"
+	case CmdTransaction:
+		s = "Transaction"
 	default:
 		s = fmt.Sprintf("CommandType(%d)", uint8(t&^IgnoreUnknownFlag))
 	}

@@ -22,4 +22,7 @@ var (
 	// that far behind, or the state was replaced by a snapshot restore. List again and
 	// watch from the list's index.
 	ErrCompacted = errors.New("compacted")
+	// ErrAborted: a command of a transaction was rolled back because another command of
+	// the same transaction failed.
+	ErrAborted = errors.New("aborted")
 )

@@ -25,6 +25,7 @@ func init() {
 		CmdResourceWrite: applyResourceWrite,
 		CmdAuditAppend:   applyAuditAppend,
 		CmdBatch:         applyBatch,
+		CmdTransaction:   applyTransaction,
 	}
 }
 

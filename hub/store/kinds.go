@@ -13,16 +13,18 @@ import (
 
 // The kinds the store holds.
 const (
-	KindManagedCluster    = "ManagedCluster"
-	KindManagedClusterSet = "ManagedClusterSet"
-	KindPlacement         = "Placement"
-	KindPlacementDecision = "PlacementDecision"
-	KindAIOpsPolicy       = "AIOpsPolicy"
-	KindBootstrapToken    = hubv1alpha1.KindBootstrapToken
-	KindPlan              = hubv1alpha1.KindPlan
-	KindAction            = hubv1alpha1.KindAction
-	KindKnowledgeEntry    = hubv1alpha1.KindKnowledgeEntry
-	KindHubMember         = hubv1alpha1.KindHubMember
+	KindManagedCluster      = "ManagedCluster"
+	KindManagedClusterSet   = "ManagedClusterSet"
+	KindPlacement           = "Placement"
+	KindPlacementDecision   = "PlacementDecision"
+	KindAIOpsPolicy         = "AIOpsPolicy"
+	KindBootstrapToken      = hubv1alpha1.KindBootstrapToken
+	KindPlan                = hubv1alpha1.KindPlan
+	KindAction              = hubv1alpha1.KindAction
+	KindKnowledgeEntry      = hubv1alpha1.KindKnowledgeEntry
+	KindHubMember           = hubv1alpha1.KindHubMember
+	KindClusterRegistration = hubv1alpha1.KindClusterRegistration
+	KindClusterLease        = hubv1alpha1.KindClusterLease
 )
 
 // KindInfo describes one kind of resource the store holds.
@@ -57,6 +59,8 @@ func init() {
 	register(KindInfo{KindAction, hub, v, false, func() any { return &hubv1alpha1.Action{} }})
 	register(KindInfo{KindKnowledgeEntry, hub, v, false, func() any { return &hubv1alpha1.KnowledgeEntry{} }})
 	register(KindInfo{KindHubMember, hub, v, false, func() any { return &hubv1alpha1.HubMember{} }})
+	register(KindInfo{KindClusterRegistration, hub, v, false, func() any { return &hubv1alpha1.ClusterRegistration{} }})
+	register(KindInfo{KindClusterLease, hub, v, false, func() any { return &hubv1alpha1.ClusterLease{} }})
 }
 
 // LookupKind returns the registered kind named kind.

@@ -14,16 +14,18 @@ func TestKindRegistry(t *testing.T) {
 		apiVersion string
 		namespaced bool
 	}{
-		KindManagedCluster:    {"cluster.open-cluster-management.io/v1", false},
-		KindManagedClusterSet: {"cluster.open-cluster-management.io/v1beta2", false},
-		KindPlacement:         {"cluster.open-cluster-management.io/v1beta1", true},
-		KindPlacementDecision: {"cluster.open-cluster-management.io/v1beta1", true},
-		KindAIOpsPolicy:       {"aiops.kubedevaiops.io/v1alpha1", false},
-		KindBootstrapToken:    {"hub.kubedevaiops.io/v1alpha1", false},
-		KindPlan:              {"hub.kubedevaiops.io/v1alpha1", false},
-		KindAction:            {"hub.kubedevaiops.io/v1alpha1", false},
-		KindKnowledgeEntry:    {"hub.kubedevaiops.io/v1alpha1", false},
-		KindHubMember:         {"hub.kubedevaiops.io/v1alpha1", false},
+		KindManagedCluster:      {"cluster.open-cluster-management.io/v1", false},
+		KindManagedClusterSet:   {"cluster.open-cluster-management.io/v1beta2", false},
+		KindPlacement:           {"cluster.open-cluster-management.io/v1beta1", true},
+		KindPlacementDecision:   {"cluster.open-cluster-management.io/v1beta1", true},
+		KindAIOpsPolicy:         {"aiops.kubedevaiops.io/v1alpha1", false},
+		KindBootstrapToken:      {"hub.kubedevaiops.io/v1alpha1", false},
+		KindPlan:                {"hub.kubedevaiops.io/v1alpha1", false},
+		KindAction:              {"hub.kubedevaiops.io/v1alpha1", false},
+		KindClusterRegistration: {"hub.kubedevaiops.io/v1alpha1", false},
+		KindClusterLease:        {"hub.kubedevaiops.io/v1alpha1", false},
+		KindKnowledgeEntry:      {"hub.kubedevaiops.io/v1alpha1", false},
+		KindHubMember:           {"hub.kubedevaiops.io/v1alpha1", false},
 	}
 	all := Kinds()
 	require.Len(t, all, len(want))

@@ -43,6 +43,14 @@ type BootstrapTokenSpec struct {
 	// Description says what the token is for.
 	// +optional
 	Description string `json:"description,omitempty"`
+
+	// ClusterLabels are put on the ManagedClusters registered with this token.
+	// +optional
+	ClusterLabels map[string]string `json:"clusterLabels,omitempty"`
+
+	// CreatedBy is the identity of the admin who created the token.
+	// +optional
+	CreatedBy string `json:"createdBy,omitempty"`
 }
 
 // BootstrapTokenStatus counts how the token has been used.

@@ -16,10 +16,12 @@ const Version = "v1alpha1"
 
 // The kinds of this package.
 const (
-	KindBootstrapToken = "BootstrapToken"
-	KindPlan           = "Plan"
-	KindAction         = "Action"
-	KindKnowledgeEntry = "KnowledgeEntry"
+	KindBootstrapToken      = "BootstrapToken"
+	KindPlan                = "Plan"
+	KindAction              = "Action"
+	KindKnowledgeEntry      = "KnowledgeEntry"
+	KindClusterRegistration = "ClusterRegistration"
+	KindClusterLease        = "ClusterLease"
 )
 
 var (
@@ -40,6 +42,8 @@ func addKnownTypes(s *runtime.Scheme) error {
 		&Action{}, &ActionList{},
 		&KnowledgeEntry{}, &KnowledgeEntryList{},
 		&HubMember{}, &HubMemberList{},
+		&ClusterRegistration{}, &ClusterRegistrationList{},
+		&ClusterLease{}, &ClusterLeaseList{},
 	)
 	metav1.AddToGroupVersion(s, GroupVersion)
 	return nil
