@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/kubedevaiops/kubedevaiops/hub/registration"
 )
 
 // commit and version are set at link time by the Makefile (-X main.commit=...).
@@ -77,6 +79,10 @@ for a single throw-away member with generated certificates.`,
 	f.BoolVar(&opts.FastRaft, "fast-raft", false, "short Raft timers, for tests on one machine")
 	_ = f.MarkHidden("fast-raft")
 	f.StringVar(&opts.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
+	f.DurationVar(&opts.ClusterCertTTL, "cluster-cert-ttl", registration.DefaultCertTTL, "lifetime of the client certificates the hub signs for clusters; spokes renew at 2/3 of it")
+	f.DurationVar(&opts.ClusterLease, "cluster-lease-duration", registration.DefaultLeaseDuration, "cluster lease (whole seconds): a cluster turns Unknown after 5 leases without a heartbeat")
+	f.StringVar(&opts.PprofAddr, "pprof-addr", "", "serve Go's net/http/pprof profiles on this address (e.g. 127.0.0.1:6060; port 0 picks one, logged); off when empty")
+	_ = f.MarkHidden("pprof-addr")
 
 	root.AddCommand(newCACommand())
 	return root

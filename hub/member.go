@@ -9,6 +9,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"strings"
 	"time"
@@ -20,6 +22,8 @@ import (
 	"github.com/kubedevaiops/kubedevaiops/hub/fleetapi"
 	"github.com/kubedevaiops/kubedevaiops/hub/pki"
 	"github.com/kubedevaiops/kubedevaiops/hub/raftnode"
+	"github.com/kubedevaiops/kubedevaiops/hub/registration"
+	"github.com/kubedevaiops/kubedevaiops/hub/spokeapi"
 	"github.com/kubedevaiops/kubedevaiops/hub/store"
 	fleetv1 "github.com/kubedevaiops/kubedevaiops/proto/fleet/v1"
 )
@@ -36,6 +40,10 @@ type memberOptions struct {
 	DeadMemberTimeout, HoldTimeout  time.Duration
 	SnapshotInterval                time.Duration
 	LogLevel                        string
+	// PprofAddr serves runtime profiles for performance work; empty disables it.
+	PprofAddr string
+	// ClusterCertTTL is the lifetime of cluster certificates; ClusterLease the cluster lease.
+	ClusterCertTTL, ClusterLease time.Duration
 }
 
 func (o *memberOptions) grpcAdvertise() string {
@@ -61,6 +69,12 @@ func (o *memberOptions) validate() error {
 	if errs := validation.IsDNS1123Subdomain(o.ID); len(errs) > 0 {
 		return fmt.Errorf("--id %q: %s (member ids are DNS-1123 names, e.g. hub-1)", o.ID, strings.Join(errs, "; "))
 	}
+	if o.ClusterLease < time.Second || o.ClusterLease%time.Second != 0 {
+		return fmt.Errorf("--cluster-lease-duration %s: give whole seconds, at least 1s (OCM leases are in seconds)", o.ClusterLease)
+	}
+	if o.ClusterCertTTL < 10*time.Second {
+		return fmt.Errorf("--cluster-cert-ttl %s: at least 10s, so a spoke can renew before expiry", o.ClusterCertTTL)
+	}
 	if o.Bootstrap && o.Join != "" {
 		return errors.New("--bootstrap and --join exclude each other: bootstrap forms a new hub, join enters an existing one")
 	}
@@ -84,6 +98,13 @@ func runMember(ctx context.Context, opts memberOptions, out io.Writer) error {
 		return err
 	}
 	log = log.With("member", opts.ID)
+	if opts.PprofAddr != "" {
+		stopPprof, err := servePprof(opts.PprofAddr, log)
+		if err != nil {
+			return err
+		}
+		defer stopPprof()
+	}
 
 	memberCert, caPool, err := loadMemberTLS(opts)
 	if err != nil {
@@ -117,11 +138,28 @@ func runMember(ctx context.Context, opts memberOptions, out io.Writer) error {
 			log.Warn("raft shutdown", "err", err)
 		}
 	}()
-	api := fleetapi.New(fleetapi.Config{Node: node, Store: fsm, Logger: log, GRPCAddr: opts.grpcAdvertise()})
+	var clusterCA *pki.CA
+	if opts.CAKey != "" {
+		if clusterCA, err = pki.LoadCA(opts.CACert, opts.CAKey); err != nil {
+			return err
+		}
+	} else {
+		log.Warn("no --ca-key: this member cannot sign cluster certificates; registrations it receives that need one fail")
+	}
+	registrar := registration.New(registration.Config{
+		Node: node, Store: fsm, CA: clusterCA, CertTTL: opts.ClusterCertTTL, LeaseDuration: opts.ClusterLease, Logger: log,
+	})
+	spokes := spokeapi.New(spokeapi.Config{Node: node, Store: fsm, Registrar: registrar, Logger: log})
+	api := fleetapi.New(fleetapi.Config{Node: node, Store: fsm, Logger: log, GRPCAddr: opts.grpcAdvertise(), Registrar: registrar, Inventory: spokes})
 	node.RunWhileLeader("member-registry", api.KeepMemberRecords)
+	node.RunWhileLeader("cluster-health", spokes.Health)
+	spokesDone := make(chan struct{})
+	go func() { spokes.Run(ctx); close(spokesDone) }()
+	defer func() { <-spokesDone }()
 
-	// One gRPC endpoint serves admins, members and (later) spokes; client certificates are
-	// verified against the hub CA when given, and each service checks the identity it needs.
+	// One gRPC endpoint serves admins, members, registering spokes (no client certificate yet)
+	// and connected spokes; client certificates are verified against the hub CA when given,
+	// and each service checks the identity it needs.
 	grpcTLS := serverTLS.Clone()
 	grpcTLS.ClientAuth = tls.VerifyClientCertIfGiven
 	grpcTLS.VerifyPeerCertificate = nil
@@ -129,6 +167,8 @@ func runMember(ctx context.Context, opts memberOptions, out io.Writer) error {
 	srv := grpc.NewServer(grpc.Creds(credentials.NewTLS(grpcTLS)), grpc.MaxRecvMsgSize(8<<20))
 	node.RegisterMemberServer(srv)
 	fleetv1.RegisterFleetServer(srv, api)
+	fleetv1.RegisterRegistrationServer(srv, registration.NewService(registrar))
+	fleetv1.RegisterSpokeServer(srv, spokes)
 	lis, err := net.Listen("tcp", opts.GRPCAddr)
 	if err != nil {
 		return fmt.Errorf("listen on --grpc-addr %s: %w", opts.GRPCAddr, err)
@@ -186,8 +226,13 @@ func loadMemberTLS(opts memberOptions) (tls.Certificate, *x509.CertPool, error) 
 	if !pool.AppendCertsFromPEM(caPEM) {
 		return tls.Certificate{}, nil, fmt.Errorf("hub CA: no certificate in %s", opts.CACert)
 	}
-	if _, err := leaf.Verify(x509.VerifyOptions{Roots: pool, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
+	chains, err := leaf.Verify(x509.VerifyOptions{Roots: pool, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
+	if err != nil {
 		return tls.Certificate{}, nil, fmt.Errorf("--tls-cert is not issued by --ca-cert: %w", err)
+	}
+	// Send the CA along: a registering spoke has only the CA's pinned hash to check it with.
+	if root := chains[0][len(chains[0])-1]; len(pair.Certificate) == 1 && !root.Equal(leaf) {
+		pair.Certificate = append(pair.Certificate, root.Raw)
 	}
 	return pair, pool, nil
 }
@@ -226,4 +271,23 @@ func newLogger(level string) (*slog.Logger, error) {
 		return nil, fmt.Errorf("--log-level %q: use debug, info, warn or error", level)
 	}
 	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
+}
+
+// servePprof serves the pprof handlers on their own mux and listener, so profiling never shares
+// the member's authenticated gRPC endpoint; bind it to loopback.
+func servePprof(addr string, log *slog.Logger) (stop func(), err error) {
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--pprof-addr %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(lis) }()
+	log.Info("pprof serving", "pprof_addr", lis.Addr().String())
+	return func() { _ = srv.Close() }, nil
 }

@@ -3,14 +3,15 @@ package fleetapi
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/kubedevaiops/kubedevaiops/hub/grpcerr"
 	"github.com/kubedevaiops/kubedevaiops/hub/raftnode"
+	"github.com/kubedevaiops/kubedevaiops/hub/registration"
 	"github.com/kubedevaiops/kubedevaiops/hub/store"
 	fleetv1 "github.com/kubedevaiops/kubedevaiops/proto/fleet/v1"
 )
@@ -22,6 +23,10 @@ type Config struct {
 	Logger *slog.Logger
 	// GRPCAddr is the address other members and clients reach this member's API at.
 	GRPCAddr string
+	// Registrar serves clusters and bootstrap tokens.
+	Registrar *registration.Registrar
+	// Inventory answers GetClusterInventory from the streams this member holds.
+	Inventory InventorySource
 }
 
 // Server implements the Fleet service. RPCs that later capabilities own (cluster acceptance,
@@ -32,6 +37,8 @@ type Server struct {
 	store *store.Store
 	log   *slog.Logger
 	addr  string
+	reg   *registration.Registrar
+	inv   InventorySource
 }
 
 // New returns the Fleet API of one member.
@@ -40,7 +47,7 @@ func New(cfg Config) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Server{node: cfg.Node, store: cfg.Store, log: log, addr: cfg.GRPCAddr}
+	return &Server{node: cfg.Node, store: cfg.Store, log: log, addr: cfg.GRPCAddr, reg: cfg.Registrar, inv: cfg.Inventory}
 }
 
 // commit proposes one encoded command and returns the store's result for it.
@@ -90,40 +97,8 @@ func (s *Server) readBarrier(ctx context.Context, c fleetv1.ReadConsistency) err
 	return nil
 }
 
-// grpcError maps store and Raft errors onto gRPC codes, keeping their messages, which say what
-// was wrong.
-func grpcError(err error) error {
-	if err == nil {
-		return nil
-	}
-	if _, ok := status.FromError(err); ok {
-		return err // already a gRPC status
-	}
-	code := codes.Internal
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		code = codes.NotFound
-	case errors.Is(err, store.ErrAlreadyExists):
-		code = codes.AlreadyExists
-	case errors.Is(err, store.ErrConflict):
-		code = codes.Aborted
-	case errors.Is(err, store.ErrInvalid), errors.Is(err, store.ErrTooLarge):
-		code = codes.InvalidArgument
-	case errors.Is(err, store.ErrCompacted):
-		code = codes.OutOfRange
-	case errors.Is(err, store.ErrUnknownCommand):
-		code = codes.FailedPrecondition
-	case errors.Is(err, raftnode.ErrNoLeader), errors.Is(err, raftnode.ErrShutdown):
-		code = codes.Unavailable
-	case errors.Is(err, raftnode.ErrOutcomeUnknown):
-		code = codes.Unknown
-	case errors.Is(err, context.DeadlineExceeded):
-		code = codes.DeadlineExceeded
-	case errors.Is(err, context.Canceled):
-		code = codes.Canceled
-	}
-	return status.Error(code, err.Error())
-}
+// grpcError maps store and Raft errors onto gRPC codes.
+func grpcError(err error) error { return grpcerr.From(err) }
 
 func invalid(format string, args ...any) error {
 	return status.Error(codes.InvalidArgument, fmt.Sprintf(format, args...))

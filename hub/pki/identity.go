@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+
+	"github.com/kubedevaiops/kubedevaiops/api/fleetauth"
 )
 
 // Identities travel as SPIFFE-style URI SANs, one per certificate.
@@ -12,6 +14,8 @@ const (
 	trustDomain  = "kubedevaiops.io"
 	memberPrefix = "spiffe://" + trustDomain + "/hub/member/"
 	adminPrefix  = "spiffe://" + trustDomain + "/hub/admin/"
+	// ClusterPrefix names a managed cluster's spoke; the rest of the URI is the cluster name.
+	ClusterPrefix = fleetauth.ClusterURIPrefix
 )
 
 // Kind is the kind of principal a certificate speaks for.
@@ -20,6 +24,8 @@ type Kind string
 const (
 	KindMember Kind = "member"
 	KindAdmin  Kind = "admin"
+	// KindCluster is a managed cluster's spoke agent.
+	KindCluster Kind = "cluster"
 )
 
 // Identity is who a verified certificate speaks for.
@@ -34,8 +40,11 @@ func (id Identity) String() string { return string(id.Kind) + "/" + id.Name }
 
 func identityURI(kind Kind, name string) *url.URL {
 	prefix := memberPrefix
-	if kind == KindAdmin {
+	switch kind {
+	case KindAdmin:
 		prefix = adminPrefix
+	case KindCluster:
+		prefix = ClusterPrefix
 	}
 	u, _ := url.Parse(prefix + url.PathEscape(name))
 	return u
@@ -49,7 +58,7 @@ func IdentityOf(cert *x509.Certificate) (Identity, error) {
 		for _, p := range []struct {
 			prefix string
 			kind   Kind
-		}{{memberPrefix, KindMember}, {adminPrefix, KindAdmin}} {
+		}{{memberPrefix, KindMember}, {adminPrefix, KindAdmin}, {ClusterPrefix, KindCluster}} {
 			if name, ok := strings.CutPrefix(s, p.prefix); ok && name != "" {
 				name, err := url.PathUnescape(name)
 				if err != nil {
@@ -63,5 +72,5 @@ func IdentityOf(cert *x509.Certificate) (Identity, error) {
 			}
 		}
 	}
-	return Identity{}, fmt.Errorf("certificate %q carries no hub identity (a %s... or %s... URI)", cert.Subject.CommonName, memberPrefix, adminPrefix)
+	return Identity{}, fmt.Errorf("certificate %q carries no hub identity (a %s..., %s... or %s... URI)", cert.Subject.CommonName, memberPrefix, adminPrefix, ClusterPrefix)
 }

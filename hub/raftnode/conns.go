@@ -96,3 +96,7 @@ func awaitReady(ctx context.Context, conn *grpc.ClientConn, timeout time.Duratio
 		}
 	}
 }
+
+// MemberConn returns this member's shared connection to another member's gRPC API, which
+// authenticates as this member; services that forward a call to a peer use it.
+func (n *Node) MemberConn(addr string) (*grpc.ClientConn, error) { return n.conns.get(addr) }

@@ -80,3 +80,20 @@ type ClusterRegistrationList struct {
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []ClusterRegistration `json:"items"`
 }
+
+// Labels and annotations the hub puts on ManagedClusters and ClusterRegistrations.
+const (
+	// AnnotationClusterID records the id.k8s.io claim a cluster first registered with; a
+	// registration under the same name from another cluster is refused.
+	AnnotationClusterID = Group + "/cluster-id"
+	// AnnotationCertificateSerials lists, comma-separated in hex, the serials of the client
+	// certificates the hub accepts from the cluster: the current one and, during rotation,
+	// the one before. Deny clears it, which revokes them.
+	AnnotationCertificateSerials = Group + "/client-certificate-serials"
+	// AnnotationDeniedReason is set while an admin's denial stands.
+	AnnotationDeniedReason = Group + "/denied-reason"
+	// AnnotationBootstrapToken is the id of the token the cluster last registered with.
+	AnnotationBootstrapToken = Group + "/bootstrap-token"
+	// LabelCluster names the cluster a ClusterRegistration is for.
+	LabelCluster = Group + "/cluster"
+)

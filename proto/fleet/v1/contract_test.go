@@ -41,7 +41,7 @@ func TestServicesHaveRPCs(t *testing.T) {
 		{"Registration", []string{"Register", "GetRegistration"}},
 		{"Spoke", []string{"Connect"}},
 		{"Fleet", []string{
-			"ListClusters", "GetCluster", "AcceptCluster", "DenyCluster", "LabelCluster",
+			"ListClusters", "GetCluster", "AcceptCluster", "DenyCluster", "LabelCluster", "GetClusterInventory",
 			"CreateToken", "ListTokens", "RevokeToken",
 			"ApplyClusterSet", "GetClusterSet", "ListClusterSets", "DeleteClusterSet",
 			"ApplyPlacement", "GetPlacement", "ListPlacements", "DeletePlacement", "ListPlacementDecisions",

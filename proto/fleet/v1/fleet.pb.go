@@ -660,6 +660,152 @@ func (x *LabelClusterResponse) GetCluster() *Resource {
 	return nil
 }
 
+// GetClusterInventoryRequest names a cluster and optionally narrows its inventory.
+type GetClusterInventoryRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Cluster name.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Only objects of these kinds (e.g. "Pod", "Deployment"); all kinds when empty.
+	Kinds []string `protobuf:"bytes,2,rep,name=kinds,proto3" json:"kinds,omitempty"`
+	// Only objects in this namespace, when set.
+	Namespace     string `protobuf:"bytes,3,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetClusterInventoryRequest) Reset() {
+	*x = GetClusterInventoryRequest{}
+	mi := &file_fleet_v1_fleet_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetClusterInventoryRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetClusterInventoryRequest) ProtoMessage() {}
+
+func (x *GetClusterInventoryRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fleet_v1_fleet_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetClusterInventoryRequest.ProtoReflect.Descriptor instead.
+func (*GetClusterInventoryRequest) Descriptor() ([]byte, []int) {
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *GetClusterInventoryRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *GetClusterInventoryRequest) GetKinds() []string {
+	if x != nil {
+		return x.Kinds
+	}
+	return nil
+}
+
+func (x *GetClusterInventoryRequest) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+// GetClusterInventoryResponse is the cluster's inventory as last streamed.
+type GetClusterInventoryResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Cluster name.
+	ClusterName string `protobuf:"bytes,1,opt,name=cluster_name,json=clusterName,proto3" json:"cluster_name,omitempty"`
+	// Hub member holding the cluster's stream, which answered.
+	MemberId string `protobuf:"bytes,2,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
+	// Inventory sequence the objects are at.
+	Sequence uint64 `protobuf:"varint,3,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	// When the spoke observed the latest change.
+	ObservedAt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=observed_at,json=observedAt,proto3" json:"observed_at,omitempty"`
+	// The objects, sorted by kind, namespace and name.
+	Objects       []*InventoryObject `protobuf:"bytes,5,rep,name=objects,proto3" json:"objects,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetClusterInventoryResponse) Reset() {
+	*x = GetClusterInventoryResponse{}
+	mi := &file_fleet_v1_fleet_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetClusterInventoryResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetClusterInventoryResponse) ProtoMessage() {}
+
+func (x *GetClusterInventoryResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_fleet_v1_fleet_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetClusterInventoryResponse.ProtoReflect.Descriptor instead.
+func (*GetClusterInventoryResponse) Descriptor() ([]byte, []int) {
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *GetClusterInventoryResponse) GetClusterName() string {
+	if x != nil {
+		return x.ClusterName
+	}
+	return ""
+}
+
+func (x *GetClusterInventoryResponse) GetMemberId() string {
+	if x != nil {
+		return x.MemberId
+	}
+	return ""
+}
+
+func (x *GetClusterInventoryResponse) GetSequence() uint64 {
+	if x != nil {
+		return x.Sequence
+	}
+	return 0
+}
+
+func (x *GetClusterInventoryResponse) GetObservedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ObservedAt
+	}
+	return nil
+}
+
+func (x *GetClusterInventoryResponse) GetObjects() []*InventoryObject {
+	if x != nil {
+		return x.Objects
+	}
+	return nil
+}
+
 // BootstrapToken describes a token; it never contains the secret.
 type BootstrapToken struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -691,7 +837,7 @@ type BootstrapToken struct {
 
 func (x *BootstrapToken) Reset() {
 	*x = BootstrapToken{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[10]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -703,7 +849,7 @@ func (x *BootstrapToken) String() string {
 func (*BootstrapToken) ProtoMessage() {}
 
 func (x *BootstrapToken) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[10]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -716,7 +862,7 @@ func (x *BootstrapToken) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BootstrapToken.ProtoReflect.Descriptor instead.
 func (*BootstrapToken) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{10}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *BootstrapToken) GetId() string {
@@ -817,7 +963,7 @@ type CreateTokenRequest struct {
 
 func (x *CreateTokenRequest) Reset() {
 	*x = CreateTokenRequest{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[11]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -829,7 +975,7 @@ func (x *CreateTokenRequest) String() string {
 func (*CreateTokenRequest) ProtoMessage() {}
 
 func (x *CreateTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[11]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -842,7 +988,7 @@ func (x *CreateTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTokenRequest.ProtoReflect.Descriptor instead.
 func (*CreateTokenRequest) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{11}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *CreateTokenRequest) GetDescription() string {
@@ -900,7 +1046,7 @@ type CreateTokenResponse struct {
 
 func (x *CreateTokenResponse) Reset() {
 	*x = CreateTokenResponse{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[12]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -912,7 +1058,7 @@ func (x *CreateTokenResponse) String() string {
 func (*CreateTokenResponse) ProtoMessage() {}
 
 func (x *CreateTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[12]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -925,7 +1071,7 @@ func (x *CreateTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTokenResponse.ProtoReflect.Descriptor instead.
 func (*CreateTokenResponse) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{12}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *CreateTokenResponse) GetToken() *BootstrapToken {
@@ -959,7 +1105,7 @@ type ListTokensRequest struct {
 
 func (x *ListTokensRequest) Reset() {
 	*x = ListTokensRequest{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[13]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -971,7 +1117,7 @@ func (x *ListTokensRequest) String() string {
 func (*ListTokensRequest) ProtoMessage() {}
 
 func (x *ListTokensRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[13]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -984,7 +1130,7 @@ func (x *ListTokensRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTokensRequest.ProtoReflect.Descriptor instead.
 func (*ListTokensRequest) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{13}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ListTokensRequest) GetPageSize() int32 {
@@ -1028,7 +1174,7 @@ type ListTokensResponse struct {
 
 func (x *ListTokensResponse) Reset() {
 	*x = ListTokensResponse{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[14]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1040,7 +1186,7 @@ func (x *ListTokensResponse) String() string {
 func (*ListTokensResponse) ProtoMessage() {}
 
 func (x *ListTokensResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[14]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1053,7 +1199,7 @@ func (x *ListTokensResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTokensResponse.ProtoReflect.Descriptor instead.
 func (*ListTokensResponse) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{14}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ListTokensResponse) GetTokens() []*BootstrapToken {
@@ -1081,7 +1227,7 @@ type RevokeTokenRequest struct {
 
 func (x *RevokeTokenRequest) Reset() {
 	*x = RevokeTokenRequest{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[15]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1093,7 +1239,7 @@ func (x *RevokeTokenRequest) String() string {
 func (*RevokeTokenRequest) ProtoMessage() {}
 
 func (x *RevokeTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[15]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1106,7 +1252,7 @@ func (x *RevokeTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeTokenRequest.ProtoReflect.Descriptor instead.
 func (*RevokeTokenRequest) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{15}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *RevokeTokenRequest) GetId() string {
@@ -1127,7 +1273,7 @@ type RevokeTokenResponse struct {
 
 func (x *RevokeTokenResponse) Reset() {
 	*x = RevokeTokenResponse{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[16]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1139,7 +1285,7 @@ func (x *RevokeTokenResponse) String() string {
 func (*RevokeTokenResponse) ProtoMessage() {}
 
 func (x *RevokeTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[16]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1152,7 +1298,7 @@ func (x *RevokeTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeTokenResponse.ProtoReflect.Descriptor instead.
 func (*RevokeTokenResponse) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{16}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *RevokeTokenResponse) GetToken() *BootstrapToken {
@@ -1173,7 +1319,7 @@ type ApplyClusterSetRequest struct {
 
 func (x *ApplyClusterSetRequest) Reset() {
 	*x = ApplyClusterSetRequest{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[17]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1185,7 +1331,7 @@ func (x *ApplyClusterSetRequest) String() string {
 func (*ApplyClusterSetRequest) ProtoMessage() {}
 
 func (x *ApplyClusterSetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[17]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1198,7 +1344,7 @@ func (x *ApplyClusterSetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyClusterSetRequest.ProtoReflect.Descriptor instead.
 func (*ApplyClusterSetRequest) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{17}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ApplyClusterSetRequest) GetClusterSet() *Resource {
@@ -1219,7 +1365,7 @@ type ApplyClusterSetResponse struct {
 
 func (x *ApplyClusterSetResponse) Reset() {
 	*x = ApplyClusterSetResponse{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[18]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1231,7 +1377,7 @@ func (x *ApplyClusterSetResponse) String() string {
 func (*ApplyClusterSetResponse) ProtoMessage() {}
 
 func (x *ApplyClusterSetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[18]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1244,7 +1390,7 @@ func (x *ApplyClusterSetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyClusterSetResponse.ProtoReflect.Descriptor instead.
 func (*ApplyClusterSetResponse) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{18}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ApplyClusterSetResponse) GetClusterSet() *Resource {
@@ -1267,7 +1413,7 @@ type GetClusterSetRequest struct {
 
 func (x *GetClusterSetRequest) Reset() {
 	*x = GetClusterSetRequest{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[19]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1279,7 +1425,7 @@ func (x *GetClusterSetRequest) String() string {
 func (*GetClusterSetRequest) ProtoMessage() {}
 
 func (x *GetClusterSetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[19]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1292,7 +1438,7 @@ func (x *GetClusterSetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetClusterSetRequest.ProtoReflect.Descriptor instead.
 func (*GetClusterSetRequest) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{19}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *GetClusterSetRequest) GetName() string {
@@ -1320,7 +1466,7 @@ type GetClusterSetResponse struct {
 
 func (x *GetClusterSetResponse) Reset() {
 	*x = GetClusterSetResponse{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[20]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1332,7 +1478,7 @@ func (x *GetClusterSetResponse) String() string {
 func (*GetClusterSetResponse) ProtoMessage() {}
 
 func (x *GetClusterSetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[20]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1345,7 +1491,7 @@ func (x *GetClusterSetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetClusterSetResponse.ProtoReflect.Descriptor instead.
 func (*GetClusterSetResponse) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{20}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *GetClusterSetResponse) GetClusterSet() *Resource {
@@ -1372,7 +1518,7 @@ type ListClusterSetsRequest struct {
 
 func (x *ListClusterSetsRequest) Reset() {
 	*x = ListClusterSetsRequest{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[21]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1384,7 +1530,7 @@ func (x *ListClusterSetsRequest) String() string {
 func (*ListClusterSetsRequest) ProtoMessage() {}
 
 func (x *ListClusterSetsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[21]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1397,7 +1543,7 @@ func (x *ListClusterSetsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListClusterSetsRequest.ProtoReflect.Descriptor instead.
 func (*ListClusterSetsRequest) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{21}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ListClusterSetsRequest) GetPageSize() int32 {
@@ -1441,7 +1587,7 @@ type ListClusterSetsResponse struct {
 
 func (x *ListClusterSetsResponse) Reset() {
 	*x = ListClusterSetsResponse{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[22]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1453,7 +1599,7 @@ func (x *ListClusterSetsResponse) String() string {
 func (*ListClusterSetsResponse) ProtoMessage() {}
 
 func (x *ListClusterSetsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[22]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1466,7 +1612,7 @@ func (x *ListClusterSetsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListClusterSetsResponse.ProtoReflect.Descriptor instead.
 func (*ListClusterSetsResponse) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{22}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ListClusterSetsResponse) GetClusterSets() []*Resource {
@@ -1496,7 +1642,7 @@ type DeleteClusterSetRequest struct {
 
 func (x *DeleteClusterSetRequest) Reset() {
 	*x = DeleteClusterSetRequest{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[23]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1508,7 +1654,7 @@ func (x *DeleteClusterSetRequest) String() string {
 func (*DeleteClusterSetRequest) ProtoMessage() {}
 
 func (x *DeleteClusterSetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[23]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1521,7 +1667,7 @@ func (x *DeleteClusterSetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteClusterSetRequest.ProtoReflect.Descriptor instead.
 func (*DeleteClusterSetRequest) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{23}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *DeleteClusterSetRequest) GetName() string {
@@ -1549,7 +1695,7 @@ type DeleteClusterSetResponse struct {
 
 func (x *DeleteClusterSetResponse) Reset() {
 	*x = DeleteClusterSetResponse{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[24]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1561,7 +1707,7 @@ func (x *DeleteClusterSetResponse) String() string {
 func (*DeleteClusterSetResponse) ProtoMessage() {}
 
 func (x *DeleteClusterSetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[24]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1574,7 +1720,7 @@ func (x *DeleteClusterSetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteClusterSetResponse.ProtoReflect.Descriptor instead.
 func (*DeleteClusterSetResponse) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{24}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *DeleteClusterSetResponse) GetIndex() uint64 {
@@ -1595,7 +1741,7 @@ type ApplyPlacementRequest struct {
 
 func (x *ApplyPlacementRequest) Reset() {
 	*x = ApplyPlacementRequest{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[25]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1607,7 +1753,7 @@ func (x *ApplyPlacementRequest) String() string {
 func (*ApplyPlacementRequest) ProtoMessage() {}
 
 func (x *ApplyPlacementRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[25]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1620,7 +1766,7 @@ func (x *ApplyPlacementRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyPlacementRequest.ProtoReflect.Descriptor instead.
 func (*ApplyPlacementRequest) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{25}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ApplyPlacementRequest) GetPlacement() *Resource {
@@ -1641,7 +1787,7 @@ type ApplyPlacementResponse struct {
 
 func (x *ApplyPlacementResponse) Reset() {
 	*x = ApplyPlacementResponse{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[26]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1653,7 +1799,7 @@ func (x *ApplyPlacementResponse) String() string {
 func (*ApplyPlacementResponse) ProtoMessage() {}
 
 func (x *ApplyPlacementResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[26]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1666,7 +1812,7 @@ func (x *ApplyPlacementResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyPlacementResponse.ProtoReflect.Descriptor instead.
 func (*ApplyPlacementResponse) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{26}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ApplyPlacementResponse) GetPlacement() *Resource {
@@ -1691,7 +1837,7 @@ type GetPlacementRequest struct {
 
 func (x *GetPlacementRequest) Reset() {
 	*x = GetPlacementRequest{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[27]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1703,7 +1849,7 @@ func (x *GetPlacementRequest) String() string {
 func (*GetPlacementRequest) ProtoMessage() {}
 
 func (x *GetPlacementRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[27]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1716,7 +1862,7 @@ func (x *GetPlacementRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPlacementRequest.ProtoReflect.Descriptor instead.
 func (*GetPlacementRequest) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{27}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *GetPlacementRequest) GetNamespace() string {
@@ -1751,7 +1897,7 @@ type GetPlacementResponse struct {
 
 func (x *GetPlacementResponse) Reset() {
 	*x = GetPlacementResponse{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[28]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1763,7 +1909,7 @@ func (x *GetPlacementResponse) String() string {
 func (*GetPlacementResponse) ProtoMessage() {}
 
 func (x *GetPlacementResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[28]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1776,7 +1922,7 @@ func (x *GetPlacementResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPlacementResponse.ProtoReflect.Descriptor instead.
 func (*GetPlacementResponse) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{28}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *GetPlacementResponse) GetPlacement() *Resource {
@@ -1805,7 +1951,7 @@ type ListPlacementsRequest struct {
 
 func (x *ListPlacementsRequest) Reset() {
 	*x = ListPlacementsRequest{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[29]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1817,7 +1963,7 @@ func (x *ListPlacementsRequest) String() string {
 func (*ListPlacementsRequest) ProtoMessage() {}
 
 func (x *ListPlacementsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[29]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1830,7 +1976,7 @@ func (x *ListPlacementsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPlacementsRequest.ProtoReflect.Descriptor instead.
 func (*ListPlacementsRequest) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{29}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ListPlacementsRequest) GetPageSize() int32 {
@@ -1881,7 +2027,7 @@ type ListPlacementsResponse struct {
 
 func (x *ListPlacementsResponse) Reset() {
 	*x = ListPlacementsResponse{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[30]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1893,7 +2039,7 @@ func (x *ListPlacementsResponse) String() string {
 func (*ListPlacementsResponse) ProtoMessage() {}
 
 func (x *ListPlacementsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[30]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1906,7 +2052,7 @@ func (x *ListPlacementsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPlacementsResponse.ProtoReflect.Descriptor instead.
 func (*ListPlacementsResponse) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{30}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ListPlacementsResponse) GetPlacements() []*Resource {
@@ -1938,7 +2084,7 @@ type DeletePlacementRequest struct {
 
 func (x *DeletePlacementRequest) Reset() {
 	*x = DeletePlacementRequest{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[31]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1950,7 +2096,7 @@ func (x *DeletePlacementRequest) String() string {
 func (*DeletePlacementRequest) ProtoMessage() {}
 
 func (x *DeletePlacementRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[31]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1963,7 +2109,7 @@ func (x *DeletePlacementRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeletePlacementRequest.ProtoReflect.Descriptor instead.
 func (*DeletePlacementRequest) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{31}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *DeletePlacementRequest) GetNamespace() string {
@@ -1998,7 +2144,7 @@ type DeletePlacementResponse struct {
 
 func (x *DeletePlacementResponse) Reset() {
 	*x = DeletePlacementResponse{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[32]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2010,7 +2156,7 @@ func (x *DeletePlacementResponse) String() string {
 func (*DeletePlacementResponse) ProtoMessage() {}
 
 func (x *DeletePlacementResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[32]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2023,7 +2169,7 @@ func (x *DeletePlacementResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeletePlacementResponse.ProtoReflect.Descriptor instead.
 func (*DeletePlacementResponse) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{32}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *DeletePlacementResponse) GetIndex() uint64 {
@@ -2054,7 +2200,7 @@ type ListPlacementDecisionsRequest struct {
 
 func (x *ListPlacementDecisionsRequest) Reset() {
 	*x = ListPlacementDecisionsRequest{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[33]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2066,7 +2212,7 @@ func (x *ListPlacementDecisionsRequest) String() string {
 func (*ListPlacementDecisionsRequest) ProtoMessage() {}
 
 func (x *ListPlacementDecisionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[33]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2079,7 +2225,7 @@ func (x *ListPlacementDecisionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPlacementDecisionsRequest.ProtoReflect.Descriptor instead.
 func (*ListPlacementDecisionsRequest) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{33}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ListPlacementDecisionsRequest) GetPageSize() int32 {
@@ -2137,7 +2283,7 @@ type ListPlacementDecisionsResponse struct {
 
 func (x *ListPlacementDecisionsResponse) Reset() {
 	*x = ListPlacementDecisionsResponse{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[34]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2149,7 +2295,7 @@ func (x *ListPlacementDecisionsResponse) String() string {
 func (*ListPlacementDecisionsResponse) ProtoMessage() {}
 
 func (x *ListPlacementDecisionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[34]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2162,7 +2308,7 @@ func (x *ListPlacementDecisionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPlacementDecisionsResponse.ProtoReflect.Descriptor instead.
 func (*ListPlacementDecisionsResponse) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{34}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ListPlacementDecisionsResponse) GetDecisions() []*Resource {
@@ -2190,7 +2336,7 @@ type ApplyPolicyRequest struct {
 
 func (x *ApplyPolicyRequest) Reset() {
 	*x = ApplyPolicyRequest{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[35]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2202,7 +2348,7 @@ func (x *ApplyPolicyRequest) String() string {
 func (*ApplyPolicyRequest) ProtoMessage() {}
 
 func (x *ApplyPolicyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[35]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2215,7 +2361,7 @@ func (x *ApplyPolicyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyPolicyRequest.ProtoReflect.Descriptor instead.
 func (*ApplyPolicyRequest) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{35}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ApplyPolicyRequest) GetPolicy() *Resource {
@@ -2236,7 +2382,7 @@ type ApplyPolicyResponse struct {
 
 func (x *ApplyPolicyResponse) Reset() {
 	*x = ApplyPolicyResponse{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[36]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2248,7 +2394,7 @@ func (x *ApplyPolicyResponse) String() string {
 func (*ApplyPolicyResponse) ProtoMessage() {}
 
 func (x *ApplyPolicyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[36]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2261,7 +2407,7 @@ func (x *ApplyPolicyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyPolicyResponse.ProtoReflect.Descriptor instead.
 func (*ApplyPolicyResponse) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{36}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ApplyPolicyResponse) GetPolicy() *Resource {
@@ -2286,7 +2432,7 @@ type GetPolicyRequest struct {
 
 func (x *GetPolicyRequest) Reset() {
 	*x = GetPolicyRequest{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[37]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2298,7 +2444,7 @@ func (x *GetPolicyRequest) String() string {
 func (*GetPolicyRequest) ProtoMessage() {}
 
 func (x *GetPolicyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[37]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2311,7 +2457,7 @@ func (x *GetPolicyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPolicyRequest.ProtoReflect.Descriptor instead.
 func (*GetPolicyRequest) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{37}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *GetPolicyRequest) GetNamespace() string {
@@ -2346,7 +2492,7 @@ type GetPolicyResponse struct {
 
 func (x *GetPolicyResponse) Reset() {
 	*x = GetPolicyResponse{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[38]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2358,7 +2504,7 @@ func (x *GetPolicyResponse) String() string {
 func (*GetPolicyResponse) ProtoMessage() {}
 
 func (x *GetPolicyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[38]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2371,7 +2517,7 @@ func (x *GetPolicyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPolicyResponse.ProtoReflect.Descriptor instead.
 func (*GetPolicyResponse) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{38}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *GetPolicyResponse) GetPolicy() *Resource {
@@ -2400,7 +2546,7 @@ type ListPoliciesRequest struct {
 
 func (x *ListPoliciesRequest) Reset() {
 	*x = ListPoliciesRequest{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[39]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2412,7 +2558,7 @@ func (x *ListPoliciesRequest) String() string {
 func (*ListPoliciesRequest) ProtoMessage() {}
 
 func (x *ListPoliciesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[39]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2425,7 +2571,7 @@ func (x *ListPoliciesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPoliciesRequest.ProtoReflect.Descriptor instead.
 func (*ListPoliciesRequest) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{39}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ListPoliciesRequest) GetPageSize() int32 {
@@ -2476,7 +2622,7 @@ type ListPoliciesResponse struct {
 
 func (x *ListPoliciesResponse) Reset() {
 	*x = ListPoliciesResponse{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[40]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2488,7 +2634,7 @@ func (x *ListPoliciesResponse) String() string {
 func (*ListPoliciesResponse) ProtoMessage() {}
 
 func (x *ListPoliciesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[40]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2501,7 +2647,7 @@ func (x *ListPoliciesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPoliciesResponse.ProtoReflect.Descriptor instead.
 func (*ListPoliciesResponse) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{40}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ListPoliciesResponse) GetPolicies() []*Resource {
@@ -2533,7 +2679,7 @@ type DeletePolicyRequest struct {
 
 func (x *DeletePolicyRequest) Reset() {
 	*x = DeletePolicyRequest{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[41]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2545,7 +2691,7 @@ func (x *DeletePolicyRequest) String() string {
 func (*DeletePolicyRequest) ProtoMessage() {}
 
 func (x *DeletePolicyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[41]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2558,7 +2704,7 @@ func (x *DeletePolicyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeletePolicyRequest.ProtoReflect.Descriptor instead.
 func (*DeletePolicyRequest) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{41}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *DeletePolicyRequest) GetNamespace() string {
@@ -2593,7 +2739,7 @@ type DeletePolicyResponse struct {
 
 func (x *DeletePolicyResponse) Reset() {
 	*x = DeletePolicyResponse{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[42]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2605,7 +2751,7 @@ func (x *DeletePolicyResponse) String() string {
 func (*DeletePolicyResponse) ProtoMessage() {}
 
 func (x *DeletePolicyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[42]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2618,7 +2764,7 @@ func (x *DeletePolicyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeletePolicyResponse.ProtoReflect.Descriptor instead.
 func (*DeletePolicyResponse) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{42}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *DeletePolicyResponse) GetIndex() uint64 {
@@ -2651,7 +2797,7 @@ type ListPlansRequest struct {
 
 func (x *ListPlansRequest) Reset() {
 	*x = ListPlansRequest{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[43]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2663,7 +2809,7 @@ func (x *ListPlansRequest) String() string {
 func (*ListPlansRequest) ProtoMessage() {}
 
 func (x *ListPlansRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[43]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2676,7 +2822,7 @@ func (x *ListPlansRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPlansRequest.ProtoReflect.Descriptor instead.
 func (*ListPlansRequest) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{43}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *ListPlansRequest) GetPageSize() int32 {
@@ -2741,7 +2887,7 @@ type ListPlansResponse struct {
 
 func (x *ListPlansResponse) Reset() {
 	*x = ListPlansResponse{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[44]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2753,7 +2899,7 @@ func (x *ListPlansResponse) String() string {
 func (*ListPlansResponse) ProtoMessage() {}
 
 func (x *ListPlansResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[44]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2766,7 +2912,7 @@ func (x *ListPlansResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPlansResponse.ProtoReflect.Descriptor instead.
 func (*ListPlansResponse) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{44}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *ListPlansResponse) GetPlans() []*Resource {
@@ -2796,7 +2942,7 @@ type GetPlanRequest struct {
 
 func (x *GetPlanRequest) Reset() {
 	*x = GetPlanRequest{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[45]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2808,7 +2954,7 @@ func (x *GetPlanRequest) String() string {
 func (*GetPlanRequest) ProtoMessage() {}
 
 func (x *GetPlanRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[45]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2821,7 +2967,7 @@ func (x *GetPlanRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPlanRequest.ProtoReflect.Descriptor instead.
 func (*GetPlanRequest) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{45}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *GetPlanRequest) GetName() string {
@@ -2849,7 +2995,7 @@ type GetPlanResponse struct {
 
 func (x *GetPlanResponse) Reset() {
 	*x = GetPlanResponse{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[46]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2861,7 +3007,7 @@ func (x *GetPlanResponse) String() string {
 func (*GetPlanResponse) ProtoMessage() {}
 
 func (x *GetPlanResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[46]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2874,7 +3020,7 @@ func (x *GetPlanResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPlanResponse.ProtoReflect.Descriptor instead.
 func (*GetPlanResponse) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{46}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *GetPlanResponse) GetPlan() *Resource {
@@ -2899,7 +3045,7 @@ type ApprovePlanRequest struct {
 
 func (x *ApprovePlanRequest) Reset() {
 	*x = ApprovePlanRequest{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[47]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2911,7 +3057,7 @@ func (x *ApprovePlanRequest) String() string {
 func (*ApprovePlanRequest) ProtoMessage() {}
 
 func (x *ApprovePlanRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[47]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2924,7 +3070,7 @@ func (x *ApprovePlanRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApprovePlanRequest.ProtoReflect.Descriptor instead.
 func (*ApprovePlanRequest) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{47}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *ApprovePlanRequest) GetName() string {
@@ -2961,7 +3107,7 @@ type ApprovePlanResponse struct {
 
 func (x *ApprovePlanResponse) Reset() {
 	*x = ApprovePlanResponse{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[48]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2973,7 +3119,7 @@ func (x *ApprovePlanResponse) String() string {
 func (*ApprovePlanResponse) ProtoMessage() {}
 
 func (x *ApprovePlanResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[48]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2986,7 +3132,7 @@ func (x *ApprovePlanResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApprovePlanResponse.ProtoReflect.Descriptor instead.
 func (*ApprovePlanResponse) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{48}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *ApprovePlanResponse) GetPlan() *Resource {
@@ -3018,7 +3164,7 @@ type RejectPlanRequest struct {
 
 func (x *RejectPlanRequest) Reset() {
 	*x = RejectPlanRequest{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[49]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3030,7 +3176,7 @@ func (x *RejectPlanRequest) String() string {
 func (*RejectPlanRequest) ProtoMessage() {}
 
 func (x *RejectPlanRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[49]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3043,7 +3189,7 @@ func (x *RejectPlanRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RejectPlanRequest.ProtoReflect.Descriptor instead.
 func (*RejectPlanRequest) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{49}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *RejectPlanRequest) GetName() string {
@@ -3080,7 +3226,7 @@ type RejectPlanResponse struct {
 
 func (x *RejectPlanResponse) Reset() {
 	*x = RejectPlanResponse{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[50]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3092,7 +3238,7 @@ func (x *RejectPlanResponse) String() string {
 func (*RejectPlanResponse) ProtoMessage() {}
 
 func (x *RejectPlanResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[50]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3105,7 +3251,7 @@ func (x *RejectPlanResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RejectPlanResponse.ProtoReflect.Descriptor instead.
 func (*RejectPlanResponse) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{50}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *RejectPlanResponse) GetPlan() *Resource {
@@ -3143,7 +3289,7 @@ type ListApprovalsRequest struct {
 
 func (x *ListApprovalsRequest) Reset() {
 	*x = ListApprovalsRequest{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[51]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3155,7 +3301,7 @@ func (x *ListApprovalsRequest) String() string {
 func (*ListApprovalsRequest) ProtoMessage() {}
 
 func (x *ListApprovalsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[51]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3168,7 +3314,7 @@ func (x *ListApprovalsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListApprovalsRequest.ProtoReflect.Descriptor instead.
 func (*ListApprovalsRequest) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{51}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *ListApprovalsRequest) GetPageSize() int32 {
@@ -3226,7 +3372,7 @@ type ListApprovalsResponse struct {
 
 func (x *ListApprovalsResponse) Reset() {
 	*x = ListApprovalsResponse{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[52]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3238,7 +3384,7 @@ func (x *ListApprovalsResponse) String() string {
 func (*ListApprovalsResponse) ProtoMessage() {}
 
 func (x *ListApprovalsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[52]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3251,7 +3397,7 @@ func (x *ListApprovalsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListApprovalsResponse.ProtoReflect.Descriptor instead.
 func (*ListApprovalsResponse) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{52}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *ListApprovalsResponse) GetApprovals() []*Resource {
@@ -3281,7 +3427,7 @@ type GetApprovalRequest struct {
 
 func (x *GetApprovalRequest) Reset() {
 	*x = GetApprovalRequest{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[53]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3293,7 +3439,7 @@ func (x *GetApprovalRequest) String() string {
 func (*GetApprovalRequest) ProtoMessage() {}
 
 func (x *GetApprovalRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[53]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3306,7 +3452,7 @@ func (x *GetApprovalRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetApprovalRequest.ProtoReflect.Descriptor instead.
 func (*GetApprovalRequest) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{53}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *GetApprovalRequest) GetName() string {
@@ -3334,7 +3480,7 @@ type GetApprovalResponse struct {
 
 func (x *GetApprovalResponse) Reset() {
 	*x = GetApprovalResponse{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[54]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3346,7 +3492,7 @@ func (x *GetApprovalResponse) String() string {
 func (*GetApprovalResponse) ProtoMessage() {}
 
 func (x *GetApprovalResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[54]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3359,7 +3505,7 @@ func (x *GetApprovalResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetApprovalResponse.ProtoReflect.Descriptor instead.
 func (*GetApprovalResponse) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{54}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *GetApprovalResponse) GetApproval() *Resource {
@@ -3399,7 +3545,7 @@ type AuditRecord struct {
 
 func (x *AuditRecord) Reset() {
 	*x = AuditRecord{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[55]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3411,7 +3557,7 @@ func (x *AuditRecord) String() string {
 func (*AuditRecord) ProtoMessage() {}
 
 func (x *AuditRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[55]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3424,7 +3570,7 @@ func (x *AuditRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditRecord.ProtoReflect.Descriptor instead.
 func (*AuditRecord) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{55}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *AuditRecord) GetIndex() uint64 {
@@ -3520,7 +3666,7 @@ type ListAuditRequest struct {
 
 func (x *ListAuditRequest) Reset() {
 	*x = ListAuditRequest{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[56]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3532,7 +3678,7 @@ func (x *ListAuditRequest) String() string {
 func (*ListAuditRequest) ProtoMessage() {}
 
 func (x *ListAuditRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[56]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3545,7 +3691,7 @@ func (x *ListAuditRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditRequest.ProtoReflect.Descriptor instead.
 func (*ListAuditRequest) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{56}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *ListAuditRequest) GetPageSize() int32 {
@@ -3612,7 +3758,7 @@ type ListAuditResponse struct {
 
 func (x *ListAuditResponse) Reset() {
 	*x = ListAuditResponse{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[57]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3624,7 +3770,7 @@ func (x *ListAuditResponse) String() string {
 func (*ListAuditResponse) ProtoMessage() {}
 
 func (x *ListAuditResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[57]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3637,7 +3783,7 @@ func (x *ListAuditResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditResponse.ProtoReflect.Descriptor instead.
 func (*ListAuditResponse) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{57}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *ListAuditResponse) GetRecords() []*AuditRecord {
@@ -3674,7 +3820,7 @@ type VerifyAuditRequest struct {
 
 func (x *VerifyAuditRequest) Reset() {
 	*x = VerifyAuditRequest{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[58]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3686,7 +3832,7 @@ func (x *VerifyAuditRequest) String() string {
 func (*VerifyAuditRequest) ProtoMessage() {}
 
 func (x *VerifyAuditRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[58]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3699,7 +3845,7 @@ func (x *VerifyAuditRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyAuditRequest.ProtoReflect.Descriptor instead.
 func (*VerifyAuditRequest) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{58}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *VerifyAuditRequest) GetFromIndex() uint64 {
@@ -3735,7 +3881,7 @@ type VerifyAuditResponse struct {
 
 func (x *VerifyAuditResponse) Reset() {
 	*x = VerifyAuditResponse{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[59]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3747,7 +3893,7 @@ func (x *VerifyAuditResponse) String() string {
 func (*VerifyAuditResponse) ProtoMessage() {}
 
 func (x *VerifyAuditResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[59]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3760,7 +3906,7 @@ func (x *VerifyAuditResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyAuditResponse.ProtoReflect.Descriptor instead.
 func (*VerifyAuditResponse) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{59}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *VerifyAuditResponse) GetOk() bool {
@@ -3807,7 +3953,7 @@ type ListMembersRequest struct {
 
 func (x *ListMembersRequest) Reset() {
 	*x = ListMembersRequest{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[60]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3819,7 +3965,7 @@ func (x *ListMembersRequest) String() string {
 func (*ListMembersRequest) ProtoMessage() {}
 
 func (x *ListMembersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[60]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3832,7 +3978,7 @@ func (x *ListMembersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMembersRequest.ProtoReflect.Descriptor instead.
 func (*ListMembersRequest) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{60}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{62}
 }
 
 // HubMember is one member of the hub's Raft.
@@ -3854,7 +4000,7 @@ type HubMember struct {
 
 func (x *HubMember) Reset() {
 	*x = HubMember{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[61]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3866,7 +4012,7 @@ func (x *HubMember) String() string {
 func (*HubMember) ProtoMessage() {}
 
 func (x *HubMember) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[61]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3879,7 +4025,7 @@ func (x *HubMember) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HubMember.ProtoReflect.Descriptor instead.
 func (*HubMember) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{61}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *HubMember) GetId() string {
@@ -3929,7 +4075,7 @@ type ListMembersResponse struct {
 
 func (x *ListMembersResponse) Reset() {
 	*x = ListMembersResponse{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[62]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3941,7 +4087,7 @@ func (x *ListMembersResponse) String() string {
 func (*ListMembersResponse) ProtoMessage() {}
 
 func (x *ListMembersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[62]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3954,7 +4100,7 @@ func (x *ListMembersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMembersResponse.ProtoReflect.Descriptor instead.
 func (*ListMembersResponse) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{62}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *ListMembersResponse) GetMembers() []*HubMember {
@@ -3986,7 +4132,7 @@ type JoinMemberRequest struct {
 
 func (x *JoinMemberRequest) Reset() {
 	*x = JoinMemberRequest{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[63]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3998,7 +4144,7 @@ func (x *JoinMemberRequest) String() string {
 func (*JoinMemberRequest) ProtoMessage() {}
 
 func (x *JoinMemberRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[63]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4011,7 +4157,7 @@ func (x *JoinMemberRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinMemberRequest.ProtoReflect.Descriptor instead.
 func (*JoinMemberRequest) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{63}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *JoinMemberRequest) GetId() string {
@@ -4045,7 +4191,7 @@ type JoinMemberResponse struct {
 
 func (x *JoinMemberResponse) Reset() {
 	*x = JoinMemberResponse{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[64]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4057,7 +4203,7 @@ func (x *JoinMemberResponse) String() string {
 func (*JoinMemberResponse) ProtoMessage() {}
 
 func (x *JoinMemberResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[64]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4070,7 +4216,7 @@ func (x *JoinMemberResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinMemberResponse.ProtoReflect.Descriptor instead.
 func (*JoinMemberResponse) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{64}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *JoinMemberResponse) GetMembers() []*HubMember {
@@ -4090,7 +4236,7 @@ type LeaveMemberRequest struct {
 
 func (x *LeaveMemberRequest) Reset() {
 	*x = LeaveMemberRequest{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[65]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4102,7 +4248,7 @@ func (x *LeaveMemberRequest) String() string {
 func (*LeaveMemberRequest) ProtoMessage() {}
 
 func (x *LeaveMemberRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[65]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4115,7 +4261,7 @@ func (x *LeaveMemberRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaveMemberRequest.ProtoReflect.Descriptor instead.
 func (*LeaveMemberRequest) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{65}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *LeaveMemberRequest) GetId() string {
@@ -4135,7 +4281,7 @@ type LeaveMemberResponse struct {
 
 func (x *LeaveMemberResponse) Reset() {
 	*x = LeaveMemberResponse{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[66]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4147,7 +4293,7 @@ func (x *LeaveMemberResponse) String() string {
 func (*LeaveMemberResponse) ProtoMessage() {}
 
 func (x *LeaveMemberResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[66]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4160,7 +4306,7 @@ func (x *LeaveMemberResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaveMemberResponse.ProtoReflect.Descriptor instead.
 func (*LeaveMemberResponse) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{66}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *LeaveMemberResponse) GetMembers() []*HubMember {
@@ -4179,7 +4325,7 @@ type SaveSnapshotRequest struct {
 
 func (x *SaveSnapshotRequest) Reset() {
 	*x = SaveSnapshotRequest{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[67]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4191,7 +4337,7 @@ func (x *SaveSnapshotRequest) String() string {
 func (*SaveSnapshotRequest) ProtoMessage() {}
 
 func (x *SaveSnapshotRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[67]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4204,7 +4350,7 @@ func (x *SaveSnapshotRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SaveSnapshotRequest.ProtoReflect.Descriptor instead.
 func (*SaveSnapshotRequest) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{67}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{69}
 }
 
 // SaveSnapshotResponse is one piece of the snapshot stream.
@@ -4220,7 +4366,7 @@ type SaveSnapshotResponse struct {
 
 func (x *SaveSnapshotResponse) Reset() {
 	*x = SaveSnapshotResponse{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[68]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4232,7 +4378,7 @@ func (x *SaveSnapshotResponse) String() string {
 func (*SaveSnapshotResponse) ProtoMessage() {}
 
 func (x *SaveSnapshotResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[68]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4245,7 +4391,7 @@ func (x *SaveSnapshotResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SaveSnapshotResponse.ProtoReflect.Descriptor instead.
 func (*SaveSnapshotResponse) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{68}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *SaveSnapshotResponse) GetData() []byte {
@@ -4273,7 +4419,7 @@ type RestoreSnapshotRequest struct {
 
 func (x *RestoreSnapshotRequest) Reset() {
 	*x = RestoreSnapshotRequest{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[69]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4285,7 +4431,7 @@ func (x *RestoreSnapshotRequest) String() string {
 func (*RestoreSnapshotRequest) ProtoMessage() {}
 
 func (x *RestoreSnapshotRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[69]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4298,7 +4444,7 @@ func (x *RestoreSnapshotRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestoreSnapshotRequest.ProtoReflect.Descriptor instead.
 func (*RestoreSnapshotRequest) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{69}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *RestoreSnapshotRequest) GetData() []byte {
@@ -4319,7 +4465,7 @@ type RestoreSnapshotResponse struct {
 
 func (x *RestoreSnapshotResponse) Reset() {
 	*x = RestoreSnapshotResponse{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[70]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4331,7 +4477,7 @@ func (x *RestoreSnapshotResponse) String() string {
 func (*RestoreSnapshotResponse) ProtoMessage() {}
 
 func (x *RestoreSnapshotResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[70]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4344,7 +4490,7 @@ func (x *RestoreSnapshotResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestoreSnapshotResponse.ProtoReflect.Descriptor instead.
 func (*RestoreSnapshotResponse) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{70}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *RestoreSnapshotResponse) GetIndex() uint64 {
@@ -4358,7 +4504,7 @@ var File_fleet_v1_fleet_proto protoreflect.FileDescriptor
 
 const file_fleet_v1_fleet_proto_rawDesc = "" +
 	"\n" +
-	"\x14fleet/v1/fleet.proto\x12\x15kubedevaiops.fleet.v1\x1a\x15fleet/v1/common.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x86\x02\n" +
+	"\x14fleet/v1/fleet.proto\x12\x15kubedevaiops.fleet.v1\x1a\x15fleet/v1/common.proto\x1a\x14fleet/v1/spoke.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x86\x02\n" +
 	"\x13ListClustersRequest\x12\x1b\n" +
 	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
@@ -4397,7 +4543,18 @@ const file_fleet_v1_fleet_proto_rawDesc = "" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"Q\n" +
 	"\x14LabelClusterResponse\x129\n" +
-	"\acluster\x18\x01 \x01(\v2\x1f.kubedevaiops.fleet.v1.ResourceR\acluster\"\x9c\x04\n" +
+	"\acluster\x18\x01 \x01(\v2\x1f.kubedevaiops.fleet.v1.ResourceR\acluster\"d\n" +
+	"\x1aGetClusterInventoryRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
+	"\x05kinds\x18\x02 \x03(\tR\x05kinds\x12\x1c\n" +
+	"\tnamespace\x18\x03 \x01(\tR\tnamespace\"\xf8\x01\n" +
+	"\x1bGetClusterInventoryResponse\x12!\n" +
+	"\fcluster_name\x18\x01 \x01(\tR\vclusterName\x12\x1b\n" +
+	"\tmember_id\x18\x02 \x01(\tR\bmemberId\x12\x1a\n" +
+	"\bsequence\x18\x03 \x01(\x04R\bsequence\x12;\n" +
+	"\vobserved_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"observedAt\x12@\n" +
+	"\aobjects\x18\x05 \x03(\v2&.kubedevaiops.fleet.v1.InventoryObjectR\aobjects\"\x9c\x04\n" +
 	"\x0eBootstrapToken\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12 \n" +
 	"\vdescription\x18\x02 \x01(\tR\vdescription\x12\x1d\n" +
@@ -4657,14 +4814,15 @@ const file_fleet_v1_fleet_proto_rawDesc = "" +
 	"\x05index\x18\x01 \x01(\x04R\x05index*O\n" +
 	"\x0fReadConsistency\x12 \n" +
 	"\x1cREAD_CONSISTENCY_UNSPECIFIED\x10\x00\x12\x1a\n" +
-	"\x16READ_CONSISTENCY_STALE\x10\x012\x84\x1c\n" +
+	"\x16READ_CONSISTENCY_STALE\x10\x012\x82\x1d\n" +
 	"\x05Fleet\x12g\n" +
 	"\fListClusters\x12*.kubedevaiops.fleet.v1.ListClustersRequest\x1a+.kubedevaiops.fleet.v1.ListClustersResponse\x12a\n" +
 	"\n" +
 	"GetCluster\x12(.kubedevaiops.fleet.v1.GetClusterRequest\x1a).kubedevaiops.fleet.v1.GetClusterResponse\x12j\n" +
 	"\rAcceptCluster\x12+.kubedevaiops.fleet.v1.AcceptClusterRequest\x1a,.kubedevaiops.fleet.v1.AcceptClusterResponse\x12d\n" +
 	"\vDenyCluster\x12).kubedevaiops.fleet.v1.DenyClusterRequest\x1a*.kubedevaiops.fleet.v1.DenyClusterResponse\x12g\n" +
-	"\fLabelCluster\x12*.kubedevaiops.fleet.v1.LabelClusterRequest\x1a+.kubedevaiops.fleet.v1.LabelClusterResponse\x12d\n" +
+	"\fLabelCluster\x12*.kubedevaiops.fleet.v1.LabelClusterRequest\x1a+.kubedevaiops.fleet.v1.LabelClusterResponse\x12|\n" +
+	"\x13GetClusterInventory\x121.kubedevaiops.fleet.v1.GetClusterInventoryRequest\x1a2.kubedevaiops.fleet.v1.GetClusterInventoryResponse\x12d\n" +
 	"\vCreateToken\x12).kubedevaiops.fleet.v1.CreateTokenRequest\x1a*.kubedevaiops.fleet.v1.CreateTokenResponse\x12a\n" +
 	"\n" +
 	"ListTokens\x12(.kubedevaiops.fleet.v1.ListTokensRequest\x1a).kubedevaiops.fleet.v1.ListTokensResponse\x12d\n" +
@@ -4711,7 +4869,7 @@ func file_fleet_v1_fleet_proto_rawDescGZIP() []byte {
 }
 
 var file_fleet_v1_fleet_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_fleet_v1_fleet_proto_msgTypes = make([]protoimpl.MessageInfo, 74)
+var file_fleet_v1_fleet_proto_msgTypes = make([]protoimpl.MessageInfo, 76)
 var file_fleet_v1_fleet_proto_goTypes = []any{
 	(ReadConsistency)(0),                   // 0: kubedevaiops.fleet.v1.ReadConsistency
 	(*ListClustersRequest)(nil),            // 1: kubedevaiops.fleet.v1.ListClustersRequest
@@ -4724,203 +4882,210 @@ var file_fleet_v1_fleet_proto_goTypes = []any{
 	(*DenyClusterResponse)(nil),            // 8: kubedevaiops.fleet.v1.DenyClusterResponse
 	(*LabelClusterRequest)(nil),            // 9: kubedevaiops.fleet.v1.LabelClusterRequest
 	(*LabelClusterResponse)(nil),           // 10: kubedevaiops.fleet.v1.LabelClusterResponse
-	(*BootstrapToken)(nil),                 // 11: kubedevaiops.fleet.v1.BootstrapToken
-	(*CreateTokenRequest)(nil),             // 12: kubedevaiops.fleet.v1.CreateTokenRequest
-	(*CreateTokenResponse)(nil),            // 13: kubedevaiops.fleet.v1.CreateTokenResponse
-	(*ListTokensRequest)(nil),              // 14: kubedevaiops.fleet.v1.ListTokensRequest
-	(*ListTokensResponse)(nil),             // 15: kubedevaiops.fleet.v1.ListTokensResponse
-	(*RevokeTokenRequest)(nil),             // 16: kubedevaiops.fleet.v1.RevokeTokenRequest
-	(*RevokeTokenResponse)(nil),            // 17: kubedevaiops.fleet.v1.RevokeTokenResponse
-	(*ApplyClusterSetRequest)(nil),         // 18: kubedevaiops.fleet.v1.ApplyClusterSetRequest
-	(*ApplyClusterSetResponse)(nil),        // 19: kubedevaiops.fleet.v1.ApplyClusterSetResponse
-	(*GetClusterSetRequest)(nil),           // 20: kubedevaiops.fleet.v1.GetClusterSetRequest
-	(*GetClusterSetResponse)(nil),          // 21: kubedevaiops.fleet.v1.GetClusterSetResponse
-	(*ListClusterSetsRequest)(nil),         // 22: kubedevaiops.fleet.v1.ListClusterSetsRequest
-	(*ListClusterSetsResponse)(nil),        // 23: kubedevaiops.fleet.v1.ListClusterSetsResponse
-	(*DeleteClusterSetRequest)(nil),        // 24: kubedevaiops.fleet.v1.DeleteClusterSetRequest
-	(*DeleteClusterSetResponse)(nil),       // 25: kubedevaiops.fleet.v1.DeleteClusterSetResponse
-	(*ApplyPlacementRequest)(nil),          // 26: kubedevaiops.fleet.v1.ApplyPlacementRequest
-	(*ApplyPlacementResponse)(nil),         // 27: kubedevaiops.fleet.v1.ApplyPlacementResponse
-	(*GetPlacementRequest)(nil),            // 28: kubedevaiops.fleet.v1.GetPlacementRequest
-	(*GetPlacementResponse)(nil),           // 29: kubedevaiops.fleet.v1.GetPlacementResponse
-	(*ListPlacementsRequest)(nil),          // 30: kubedevaiops.fleet.v1.ListPlacementsRequest
-	(*ListPlacementsResponse)(nil),         // 31: kubedevaiops.fleet.v1.ListPlacementsResponse
-	(*DeletePlacementRequest)(nil),         // 32: kubedevaiops.fleet.v1.DeletePlacementRequest
-	(*DeletePlacementResponse)(nil),        // 33: kubedevaiops.fleet.v1.DeletePlacementResponse
-	(*ListPlacementDecisionsRequest)(nil),  // 34: kubedevaiops.fleet.v1.ListPlacementDecisionsRequest
-	(*ListPlacementDecisionsResponse)(nil), // 35: kubedevaiops.fleet.v1.ListPlacementDecisionsResponse
-	(*ApplyPolicyRequest)(nil),             // 36: kubedevaiops.fleet.v1.ApplyPolicyRequest
-	(*ApplyPolicyResponse)(nil),            // 37: kubedevaiops.fleet.v1.ApplyPolicyResponse
-	(*GetPolicyRequest)(nil),               // 38: kubedevaiops.fleet.v1.GetPolicyRequest
-	(*GetPolicyResponse)(nil),              // 39: kubedevaiops.fleet.v1.GetPolicyResponse
-	(*ListPoliciesRequest)(nil),            // 40: kubedevaiops.fleet.v1.ListPoliciesRequest
-	(*ListPoliciesResponse)(nil),           // 41: kubedevaiops.fleet.v1.ListPoliciesResponse
-	(*DeletePolicyRequest)(nil),            // 42: kubedevaiops.fleet.v1.DeletePolicyRequest
-	(*DeletePolicyResponse)(nil),           // 43: kubedevaiops.fleet.v1.DeletePolicyResponse
-	(*ListPlansRequest)(nil),               // 44: kubedevaiops.fleet.v1.ListPlansRequest
-	(*ListPlansResponse)(nil),              // 45: kubedevaiops.fleet.v1.ListPlansResponse
-	(*GetPlanRequest)(nil),                 // 46: kubedevaiops.fleet.v1.GetPlanRequest
-	(*GetPlanResponse)(nil),                // 47: kubedevaiops.fleet.v1.GetPlanResponse
-	(*ApprovePlanRequest)(nil),             // 48: kubedevaiops.fleet.v1.ApprovePlanRequest
-	(*ApprovePlanResponse)(nil),            // 49: kubedevaiops.fleet.v1.ApprovePlanResponse
-	(*RejectPlanRequest)(nil),              // 50: kubedevaiops.fleet.v1.RejectPlanRequest
-	(*RejectPlanResponse)(nil),             // 51: kubedevaiops.fleet.v1.RejectPlanResponse
-	(*ListApprovalsRequest)(nil),           // 52: kubedevaiops.fleet.v1.ListApprovalsRequest
-	(*ListApprovalsResponse)(nil),          // 53: kubedevaiops.fleet.v1.ListApprovalsResponse
-	(*GetApprovalRequest)(nil),             // 54: kubedevaiops.fleet.v1.GetApprovalRequest
-	(*GetApprovalResponse)(nil),            // 55: kubedevaiops.fleet.v1.GetApprovalResponse
-	(*AuditRecord)(nil),                    // 56: kubedevaiops.fleet.v1.AuditRecord
-	(*ListAuditRequest)(nil),               // 57: kubedevaiops.fleet.v1.ListAuditRequest
-	(*ListAuditResponse)(nil),              // 58: kubedevaiops.fleet.v1.ListAuditResponse
-	(*VerifyAuditRequest)(nil),             // 59: kubedevaiops.fleet.v1.VerifyAuditRequest
-	(*VerifyAuditResponse)(nil),            // 60: kubedevaiops.fleet.v1.VerifyAuditResponse
-	(*ListMembersRequest)(nil),             // 61: kubedevaiops.fleet.v1.ListMembersRequest
-	(*HubMember)(nil),                      // 62: kubedevaiops.fleet.v1.HubMember
-	(*ListMembersResponse)(nil),            // 63: kubedevaiops.fleet.v1.ListMembersResponse
-	(*JoinMemberRequest)(nil),              // 64: kubedevaiops.fleet.v1.JoinMemberRequest
-	(*JoinMemberResponse)(nil),             // 65: kubedevaiops.fleet.v1.JoinMemberResponse
-	(*LeaveMemberRequest)(nil),             // 66: kubedevaiops.fleet.v1.LeaveMemberRequest
-	(*LeaveMemberResponse)(nil),            // 67: kubedevaiops.fleet.v1.LeaveMemberResponse
-	(*SaveSnapshotRequest)(nil),            // 68: kubedevaiops.fleet.v1.SaveSnapshotRequest
-	(*SaveSnapshotResponse)(nil),           // 69: kubedevaiops.fleet.v1.SaveSnapshotResponse
-	(*RestoreSnapshotRequest)(nil),         // 70: kubedevaiops.fleet.v1.RestoreSnapshotRequest
-	(*RestoreSnapshotResponse)(nil),        // 71: kubedevaiops.fleet.v1.RestoreSnapshotResponse
-	nil,                                    // 72: kubedevaiops.fleet.v1.LabelClusterRequest.SetEntry
-	nil,                                    // 73: kubedevaiops.fleet.v1.BootstrapToken.ClusterLabelsEntry
-	nil,                                    // 74: kubedevaiops.fleet.v1.CreateTokenRequest.ClusterLabelsEntry
-	(*Resource)(nil),                       // 75: kubedevaiops.fleet.v1.Resource
-	(*timestamppb.Timestamp)(nil),          // 76: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),            // 77: google.protobuf.Duration
+	(*GetClusterInventoryRequest)(nil),     // 11: kubedevaiops.fleet.v1.GetClusterInventoryRequest
+	(*GetClusterInventoryResponse)(nil),    // 12: kubedevaiops.fleet.v1.GetClusterInventoryResponse
+	(*BootstrapToken)(nil),                 // 13: kubedevaiops.fleet.v1.BootstrapToken
+	(*CreateTokenRequest)(nil),             // 14: kubedevaiops.fleet.v1.CreateTokenRequest
+	(*CreateTokenResponse)(nil),            // 15: kubedevaiops.fleet.v1.CreateTokenResponse
+	(*ListTokensRequest)(nil),              // 16: kubedevaiops.fleet.v1.ListTokensRequest
+	(*ListTokensResponse)(nil),             // 17: kubedevaiops.fleet.v1.ListTokensResponse
+	(*RevokeTokenRequest)(nil),             // 18: kubedevaiops.fleet.v1.RevokeTokenRequest
+	(*RevokeTokenResponse)(nil),            // 19: kubedevaiops.fleet.v1.RevokeTokenResponse
+	(*ApplyClusterSetRequest)(nil),         // 20: kubedevaiops.fleet.v1.ApplyClusterSetRequest
+	(*ApplyClusterSetResponse)(nil),        // 21: kubedevaiops.fleet.v1.ApplyClusterSetResponse
+	(*GetClusterSetRequest)(nil),           // 22: kubedevaiops.fleet.v1.GetClusterSetRequest
+	(*GetClusterSetResponse)(nil),          // 23: kubedevaiops.fleet.v1.GetClusterSetResponse
+	(*ListClusterSetsRequest)(nil),         // 24: kubedevaiops.fleet.v1.ListClusterSetsRequest
+	(*ListClusterSetsResponse)(nil),        // 25: kubedevaiops.fleet.v1.ListClusterSetsResponse
+	(*DeleteClusterSetRequest)(nil),        // 26: kubedevaiops.fleet.v1.DeleteClusterSetRequest
+	(*DeleteClusterSetResponse)(nil),       // 27: kubedevaiops.fleet.v1.DeleteClusterSetResponse
+	(*ApplyPlacementRequest)(nil),          // 28: kubedevaiops.fleet.v1.ApplyPlacementRequest
+	(*ApplyPlacementResponse)(nil),         // 29: kubedevaiops.fleet.v1.ApplyPlacementResponse
+	(*GetPlacementRequest)(nil),            // 30: kubedevaiops.fleet.v1.GetPlacementRequest
+	(*GetPlacementResponse)(nil),           // 31: kubedevaiops.fleet.v1.GetPlacementResponse
+	(*ListPlacementsRequest)(nil),          // 32: kubedevaiops.fleet.v1.ListPlacementsRequest
+	(*ListPlacementsResponse)(nil),         // 33: kubedevaiops.fleet.v1.ListPlacementsResponse
+	(*DeletePlacementRequest)(nil),         // 34: kubedevaiops.fleet.v1.DeletePlacementRequest
+	(*DeletePlacementResponse)(nil),        // 35: kubedevaiops.fleet.v1.DeletePlacementResponse
+	(*ListPlacementDecisionsRequest)(nil),  // 36: kubedevaiops.fleet.v1.ListPlacementDecisionsRequest
+	(*ListPlacementDecisionsResponse)(nil), // 37: kubedevaiops.fleet.v1.ListPlacementDecisionsResponse
+	(*ApplyPolicyRequest)(nil),             // 38: kubedevaiops.fleet.v1.ApplyPolicyRequest
+	(*ApplyPolicyResponse)(nil),            // 39: kubedevaiops.fleet.v1.ApplyPolicyResponse
+	(*GetPolicyRequest)(nil),               // 40: kubedevaiops.fleet.v1.GetPolicyRequest
+	(*GetPolicyResponse)(nil),              // 41: kubedevaiops.fleet.v1.GetPolicyResponse
+	(*ListPoliciesRequest)(nil),            // 42: kubedevaiops.fleet.v1.ListPoliciesRequest
+	(*ListPoliciesResponse)(nil),           // 43: kubedevaiops.fleet.v1.ListPoliciesResponse
+	(*DeletePolicyRequest)(nil),            // 44: kubedevaiops.fleet.v1.DeletePolicyRequest
+	(*DeletePolicyResponse)(nil),           // 45: kubedevaiops.fleet.v1.DeletePolicyResponse
+	(*ListPlansRequest)(nil),               // 46: kubedevaiops.fleet.v1.ListPlansRequest
+	(*ListPlansResponse)(nil),              // 47: kubedevaiops.fleet.v1.ListPlansResponse
+	(*GetPlanRequest)(nil),                 // 48: kubedevaiops.fleet.v1.GetPlanRequest
+	(*GetPlanResponse)(nil),                // 49: kubedevaiops.fleet.v1.GetPlanResponse
+	(*ApprovePlanRequest)(nil),             // 50: kubedevaiops.fleet.v1.ApprovePlanRequest
+	(*ApprovePlanResponse)(nil),            // 51: kubedevaiops.fleet.v1.ApprovePlanResponse
+	(*RejectPlanRequest)(nil),              // 52: kubedevaiops.fleet.v1.RejectPlanRequest
+	(*RejectPlanResponse)(nil),             // 53: kubedevaiops.fleet.v1.RejectPlanResponse
+	(*ListApprovalsRequest)(nil),           // 54: kubedevaiops.fleet.v1.ListApprovalsRequest
+	(*ListApprovalsResponse)(nil),          // 55: kubedevaiops.fleet.v1.ListApprovalsResponse
+	(*GetApprovalRequest)(nil),             // 56: kubedevaiops.fleet.v1.GetApprovalRequest
+	(*GetApprovalResponse)(nil),            // 57: kubedevaiops.fleet.v1.GetApprovalResponse
+	(*AuditRecord)(nil),                    // 58: kubedevaiops.fleet.v1.AuditRecord
+	(*ListAuditRequest)(nil),               // 59: kubedevaiops.fleet.v1.ListAuditRequest
+	(*ListAuditResponse)(nil),              // 60: kubedevaiops.fleet.v1.ListAuditResponse
+	(*VerifyAuditRequest)(nil),             // 61: kubedevaiops.fleet.v1.VerifyAuditRequest
+	(*VerifyAuditResponse)(nil),            // 62: kubedevaiops.fleet.v1.VerifyAuditResponse
+	(*ListMembersRequest)(nil),             // 63: kubedevaiops.fleet.v1.ListMembersRequest
+	(*HubMember)(nil),                      // 64: kubedevaiops.fleet.v1.HubMember
+	(*ListMembersResponse)(nil),            // 65: kubedevaiops.fleet.v1.ListMembersResponse
+	(*JoinMemberRequest)(nil),              // 66: kubedevaiops.fleet.v1.JoinMemberRequest
+	(*JoinMemberResponse)(nil),             // 67: kubedevaiops.fleet.v1.JoinMemberResponse
+	(*LeaveMemberRequest)(nil),             // 68: kubedevaiops.fleet.v1.LeaveMemberRequest
+	(*LeaveMemberResponse)(nil),            // 69: kubedevaiops.fleet.v1.LeaveMemberResponse
+	(*SaveSnapshotRequest)(nil),            // 70: kubedevaiops.fleet.v1.SaveSnapshotRequest
+	(*SaveSnapshotResponse)(nil),           // 71: kubedevaiops.fleet.v1.SaveSnapshotResponse
+	(*RestoreSnapshotRequest)(nil),         // 72: kubedevaiops.fleet.v1.RestoreSnapshotRequest
+	(*RestoreSnapshotResponse)(nil),        // 73: kubedevaiops.fleet.v1.RestoreSnapshotResponse
+	nil,                                    // 74: kubedevaiops.fleet.v1.LabelClusterRequest.SetEntry
+	nil,                                    // 75: kubedevaiops.fleet.v1.BootstrapToken.ClusterLabelsEntry
+	nil,                                    // 76: kubedevaiops.fleet.v1.CreateTokenRequest.ClusterLabelsEntry
+	(*Resource)(nil),                       // 77: kubedevaiops.fleet.v1.Resource
+	(*timestamppb.Timestamp)(nil),          // 78: google.protobuf.Timestamp
+	(*InventoryObject)(nil),                // 79: kubedevaiops.fleet.v1.InventoryObject
+	(*durationpb.Duration)(nil),            // 80: google.protobuf.Duration
 }
 var file_fleet_v1_fleet_proto_depIdxs = []int32{
 	0,  // 0: kubedevaiops.fleet.v1.ListClustersRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
-	75, // 1: kubedevaiops.fleet.v1.ListClustersResponse.clusters:type_name -> kubedevaiops.fleet.v1.Resource
+	77, // 1: kubedevaiops.fleet.v1.ListClustersResponse.clusters:type_name -> kubedevaiops.fleet.v1.Resource
 	0,  // 2: kubedevaiops.fleet.v1.GetClusterRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
-	75, // 3: kubedevaiops.fleet.v1.GetClusterResponse.cluster:type_name -> kubedevaiops.fleet.v1.Resource
-	75, // 4: kubedevaiops.fleet.v1.AcceptClusterResponse.cluster:type_name -> kubedevaiops.fleet.v1.Resource
-	75, // 5: kubedevaiops.fleet.v1.DenyClusterResponse.cluster:type_name -> kubedevaiops.fleet.v1.Resource
-	72, // 6: kubedevaiops.fleet.v1.LabelClusterRequest.set:type_name -> kubedevaiops.fleet.v1.LabelClusterRequest.SetEntry
-	75, // 7: kubedevaiops.fleet.v1.LabelClusterResponse.cluster:type_name -> kubedevaiops.fleet.v1.Resource
-	76, // 8: kubedevaiops.fleet.v1.BootstrapToken.create_time:type_name -> google.protobuf.Timestamp
-	76, // 9: kubedevaiops.fleet.v1.BootstrapToken.expire_time:type_name -> google.protobuf.Timestamp
-	73, // 10: kubedevaiops.fleet.v1.BootstrapToken.cluster_labels:type_name -> kubedevaiops.fleet.v1.BootstrapToken.ClusterLabelsEntry
-	77, // 11: kubedevaiops.fleet.v1.CreateTokenRequest.ttl:type_name -> google.protobuf.Duration
-	74, // 12: kubedevaiops.fleet.v1.CreateTokenRequest.cluster_labels:type_name -> kubedevaiops.fleet.v1.CreateTokenRequest.ClusterLabelsEntry
-	11, // 13: kubedevaiops.fleet.v1.CreateTokenResponse.token:type_name -> kubedevaiops.fleet.v1.BootstrapToken
-	0,  // 14: kubedevaiops.fleet.v1.ListTokensRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
-	11, // 15: kubedevaiops.fleet.v1.ListTokensResponse.tokens:type_name -> kubedevaiops.fleet.v1.BootstrapToken
-	11, // 16: kubedevaiops.fleet.v1.RevokeTokenResponse.token:type_name -> kubedevaiops.fleet.v1.BootstrapToken
-	75, // 17: kubedevaiops.fleet.v1.ApplyClusterSetRequest.cluster_set:type_name -> kubedevaiops.fleet.v1.Resource
-	75, // 18: kubedevaiops.fleet.v1.ApplyClusterSetResponse.cluster_set:type_name -> kubedevaiops.fleet.v1.Resource
-	0,  // 19: kubedevaiops.fleet.v1.GetClusterSetRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
-	75, // 20: kubedevaiops.fleet.v1.GetClusterSetResponse.cluster_set:type_name -> kubedevaiops.fleet.v1.Resource
-	0,  // 21: kubedevaiops.fleet.v1.ListClusterSetsRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
-	75, // 22: kubedevaiops.fleet.v1.ListClusterSetsResponse.cluster_sets:type_name -> kubedevaiops.fleet.v1.Resource
-	75, // 23: kubedevaiops.fleet.v1.ApplyPlacementRequest.placement:type_name -> kubedevaiops.fleet.v1.Resource
-	75, // 24: kubedevaiops.fleet.v1.ApplyPlacementResponse.placement:type_name -> kubedevaiops.fleet.v1.Resource
-	0,  // 25: kubedevaiops.fleet.v1.GetPlacementRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
-	75, // 26: kubedevaiops.fleet.v1.GetPlacementResponse.placement:type_name -> kubedevaiops.fleet.v1.Resource
-	0,  // 27: kubedevaiops.fleet.v1.ListPlacementsRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
-	75, // 28: kubedevaiops.fleet.v1.ListPlacementsResponse.placements:type_name -> kubedevaiops.fleet.v1.Resource
-	0,  // 29: kubedevaiops.fleet.v1.ListPlacementDecisionsRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
-	75, // 30: kubedevaiops.fleet.v1.ListPlacementDecisionsResponse.decisions:type_name -> kubedevaiops.fleet.v1.Resource
-	75, // 31: kubedevaiops.fleet.v1.ApplyPolicyRequest.policy:type_name -> kubedevaiops.fleet.v1.Resource
-	75, // 32: kubedevaiops.fleet.v1.ApplyPolicyResponse.policy:type_name -> kubedevaiops.fleet.v1.Resource
-	0,  // 33: kubedevaiops.fleet.v1.GetPolicyRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
-	75, // 34: kubedevaiops.fleet.v1.GetPolicyResponse.policy:type_name -> kubedevaiops.fleet.v1.Resource
-	0,  // 35: kubedevaiops.fleet.v1.ListPoliciesRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
-	75, // 36: kubedevaiops.fleet.v1.ListPoliciesResponse.policies:type_name -> kubedevaiops.fleet.v1.Resource
-	0,  // 37: kubedevaiops.fleet.v1.ListPlansRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
-	75, // 38: kubedevaiops.fleet.v1.ListPlansResponse.plans:type_name -> kubedevaiops.fleet.v1.Resource
-	0,  // 39: kubedevaiops.fleet.v1.GetPlanRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
-	75, // 40: kubedevaiops.fleet.v1.GetPlanResponse.plan:type_name -> kubedevaiops.fleet.v1.Resource
-	75, // 41: kubedevaiops.fleet.v1.ApprovePlanResponse.plan:type_name -> kubedevaiops.fleet.v1.Resource
-	75, // 42: kubedevaiops.fleet.v1.ApprovePlanResponse.approval:type_name -> kubedevaiops.fleet.v1.Resource
-	75, // 43: kubedevaiops.fleet.v1.RejectPlanResponse.plan:type_name -> kubedevaiops.fleet.v1.Resource
-	75, // 44: kubedevaiops.fleet.v1.RejectPlanResponse.approval:type_name -> kubedevaiops.fleet.v1.Resource
-	0,  // 45: kubedevaiops.fleet.v1.ListApprovalsRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
-	75, // 46: kubedevaiops.fleet.v1.ListApprovalsResponse.approvals:type_name -> kubedevaiops.fleet.v1.Resource
-	0,  // 47: kubedevaiops.fleet.v1.GetApprovalRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
-	75, // 48: kubedevaiops.fleet.v1.GetApprovalResponse.approval:type_name -> kubedevaiops.fleet.v1.Resource
-	76, // 49: kubedevaiops.fleet.v1.AuditRecord.time:type_name -> google.protobuf.Timestamp
-	0,  // 50: kubedevaiops.fleet.v1.ListAuditRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
-	56, // 51: kubedevaiops.fleet.v1.ListAuditResponse.records:type_name -> kubedevaiops.fleet.v1.AuditRecord
-	62, // 52: kubedevaiops.fleet.v1.ListMembersResponse.members:type_name -> kubedevaiops.fleet.v1.HubMember
-	62, // 53: kubedevaiops.fleet.v1.JoinMemberResponse.members:type_name -> kubedevaiops.fleet.v1.HubMember
-	62, // 54: kubedevaiops.fleet.v1.LeaveMemberResponse.members:type_name -> kubedevaiops.fleet.v1.HubMember
-	1,  // 55: kubedevaiops.fleet.v1.Fleet.ListClusters:input_type -> kubedevaiops.fleet.v1.ListClustersRequest
-	3,  // 56: kubedevaiops.fleet.v1.Fleet.GetCluster:input_type -> kubedevaiops.fleet.v1.GetClusterRequest
-	5,  // 57: kubedevaiops.fleet.v1.Fleet.AcceptCluster:input_type -> kubedevaiops.fleet.v1.AcceptClusterRequest
-	7,  // 58: kubedevaiops.fleet.v1.Fleet.DenyCluster:input_type -> kubedevaiops.fleet.v1.DenyClusterRequest
-	9,  // 59: kubedevaiops.fleet.v1.Fleet.LabelCluster:input_type -> kubedevaiops.fleet.v1.LabelClusterRequest
-	12, // 60: kubedevaiops.fleet.v1.Fleet.CreateToken:input_type -> kubedevaiops.fleet.v1.CreateTokenRequest
-	14, // 61: kubedevaiops.fleet.v1.Fleet.ListTokens:input_type -> kubedevaiops.fleet.v1.ListTokensRequest
-	16, // 62: kubedevaiops.fleet.v1.Fleet.RevokeToken:input_type -> kubedevaiops.fleet.v1.RevokeTokenRequest
-	18, // 63: kubedevaiops.fleet.v1.Fleet.ApplyClusterSet:input_type -> kubedevaiops.fleet.v1.ApplyClusterSetRequest
-	20, // 64: kubedevaiops.fleet.v1.Fleet.GetClusterSet:input_type -> kubedevaiops.fleet.v1.GetClusterSetRequest
-	22, // 65: kubedevaiops.fleet.v1.Fleet.ListClusterSets:input_type -> kubedevaiops.fleet.v1.ListClusterSetsRequest
-	24, // 66: kubedevaiops.fleet.v1.Fleet.DeleteClusterSet:input_type -> kubedevaiops.fleet.v1.DeleteClusterSetRequest
-	26, // 67: kubedevaiops.fleet.v1.Fleet.ApplyPlacement:input_type -> kubedevaiops.fleet.v1.ApplyPlacementRequest
-	28, // 68: kubedevaiops.fleet.v1.Fleet.GetPlacement:input_type -> kubedevaiops.fleet.v1.GetPlacementRequest
-	30, // 69: kubedevaiops.fleet.v1.Fleet.ListPlacements:input_type -> kubedevaiops.fleet.v1.ListPlacementsRequest
-	32, // 70: kubedevaiops.fleet.v1.Fleet.DeletePlacement:input_type -> kubedevaiops.fleet.v1.DeletePlacementRequest
-	34, // 71: kubedevaiops.fleet.v1.Fleet.ListPlacementDecisions:input_type -> kubedevaiops.fleet.v1.ListPlacementDecisionsRequest
-	36, // 72: kubedevaiops.fleet.v1.Fleet.ApplyPolicy:input_type -> kubedevaiops.fleet.v1.ApplyPolicyRequest
-	38, // 73: kubedevaiops.fleet.v1.Fleet.GetPolicy:input_type -> kubedevaiops.fleet.v1.GetPolicyRequest
-	40, // 74: kubedevaiops.fleet.v1.Fleet.ListPolicies:input_type -> kubedevaiops.fleet.v1.ListPoliciesRequest
-	42, // 75: kubedevaiops.fleet.v1.Fleet.DeletePolicy:input_type -> kubedevaiops.fleet.v1.DeletePolicyRequest
-	44, // 76: kubedevaiops.fleet.v1.Fleet.ListPlans:input_type -> kubedevaiops.fleet.v1.ListPlansRequest
-	46, // 77: kubedevaiops.fleet.v1.Fleet.GetPlan:input_type -> kubedevaiops.fleet.v1.GetPlanRequest
-	48, // 78: kubedevaiops.fleet.v1.Fleet.ApprovePlan:input_type -> kubedevaiops.fleet.v1.ApprovePlanRequest
-	50, // 79: kubedevaiops.fleet.v1.Fleet.RejectPlan:input_type -> kubedevaiops.fleet.v1.RejectPlanRequest
-	52, // 80: kubedevaiops.fleet.v1.Fleet.ListApprovals:input_type -> kubedevaiops.fleet.v1.ListApprovalsRequest
-	54, // 81: kubedevaiops.fleet.v1.Fleet.GetApproval:input_type -> kubedevaiops.fleet.v1.GetApprovalRequest
-	57, // 82: kubedevaiops.fleet.v1.Fleet.ListAudit:input_type -> kubedevaiops.fleet.v1.ListAuditRequest
-	59, // 83: kubedevaiops.fleet.v1.Fleet.VerifyAudit:input_type -> kubedevaiops.fleet.v1.VerifyAuditRequest
-	61, // 84: kubedevaiops.fleet.v1.Fleet.ListMembers:input_type -> kubedevaiops.fleet.v1.ListMembersRequest
-	64, // 85: kubedevaiops.fleet.v1.Fleet.JoinMember:input_type -> kubedevaiops.fleet.v1.JoinMemberRequest
-	66, // 86: kubedevaiops.fleet.v1.Fleet.LeaveMember:input_type -> kubedevaiops.fleet.v1.LeaveMemberRequest
-	68, // 87: kubedevaiops.fleet.v1.Fleet.SaveSnapshot:input_type -> kubedevaiops.fleet.v1.SaveSnapshotRequest
-	70, // 88: kubedevaiops.fleet.v1.Fleet.RestoreSnapshot:input_type -> kubedevaiops.fleet.v1.RestoreSnapshotRequest
-	2,  // 89: kubedevaiops.fleet.v1.Fleet.ListClusters:output_type -> kubedevaiops.fleet.v1.ListClustersResponse
-	4,  // 90: kubedevaiops.fleet.v1.Fleet.GetCluster:output_type -> kubedevaiops.fleet.v1.GetClusterResponse
-	6,  // 91: kubedevaiops.fleet.v1.Fleet.AcceptCluster:output_type -> kubedevaiops.fleet.v1.AcceptClusterResponse
-	8,  // 92: kubedevaiops.fleet.v1.Fleet.DenyCluster:output_type -> kubedevaiops.fleet.v1.DenyClusterResponse
-	10, // 93: kubedevaiops.fleet.v1.Fleet.LabelCluster:output_type -> kubedevaiops.fleet.v1.LabelClusterResponse
-	13, // 94: kubedevaiops.fleet.v1.Fleet.CreateToken:output_type -> kubedevaiops.fleet.v1.CreateTokenResponse
-	15, // 95: kubedevaiops.fleet.v1.Fleet.ListTokens:output_type -> kubedevaiops.fleet.v1.ListTokensResponse
-	17, // 96: kubedevaiops.fleet.v1.Fleet.RevokeToken:output_type -> kubedevaiops.fleet.v1.RevokeTokenResponse
-	19, // 97: kubedevaiops.fleet.v1.Fleet.ApplyClusterSet:output_type -> kubedevaiops.fleet.v1.ApplyClusterSetResponse
-	21, // 98: kubedevaiops.fleet.v1.Fleet.GetClusterSet:output_type -> kubedevaiops.fleet.v1.GetClusterSetResponse
-	23, // 99: kubedevaiops.fleet.v1.Fleet.ListClusterSets:output_type -> kubedevaiops.fleet.v1.ListClusterSetsResponse
-	25, // 100: kubedevaiops.fleet.v1.Fleet.DeleteClusterSet:output_type -> kubedevaiops.fleet.v1.DeleteClusterSetResponse
-	27, // 101: kubedevaiops.fleet.v1.Fleet.ApplyPlacement:output_type -> kubedevaiops.fleet.v1.ApplyPlacementResponse
-	29, // 102: kubedevaiops.fleet.v1.Fleet.GetPlacement:output_type -> kubedevaiops.fleet.v1.GetPlacementResponse
-	31, // 103: kubedevaiops.fleet.v1.Fleet.ListPlacements:output_type -> kubedevaiops.fleet.v1.ListPlacementsResponse
-	33, // 104: kubedevaiops.fleet.v1.Fleet.DeletePlacement:output_type -> kubedevaiops.fleet.v1.DeletePlacementResponse
-	35, // 105: kubedevaiops.fleet.v1.Fleet.ListPlacementDecisions:output_type -> kubedevaiops.fleet.v1.ListPlacementDecisionsResponse
-	37, // 106: kubedevaiops.fleet.v1.Fleet.ApplyPolicy:output_type -> kubedevaiops.fleet.v1.ApplyPolicyResponse
-	39, // 107: kubedevaiops.fleet.v1.Fleet.GetPolicy:output_type -> kubedevaiops.fleet.v1.GetPolicyResponse
-	41, // 108: kubedevaiops.fleet.v1.Fleet.ListPolicies:output_type -> kubedevaiops.fleet.v1.ListPoliciesResponse
-	43, // 109: kubedevaiops.fleet.v1.Fleet.DeletePolicy:output_type -> kubedevaiops.fleet.v1.DeletePolicyResponse
-	45, // 110: kubedevaiops.fleet.v1.Fleet.ListPlans:output_type -> kubedevaiops.fleet.v1.ListPlansResponse
-	47, // 111: kubedevaiops.fleet.v1.Fleet.GetPlan:output_type -> kubedevaiops.fleet.v1.GetPlanResponse
-	49, // 112: kubedevaiops.fleet.v1.Fleet.ApprovePlan:output_type -> kubedevaiops.fleet.v1.ApprovePlanResponse
-	51, // 113: kubedevaiops.fleet.v1.Fleet.RejectPlan:output_type -> kubedevaiops.fleet.v1.RejectPlanResponse
-	53, // 114: kubedevaiops.fleet.v1.Fleet.ListApprovals:output_type -> kubedevaiops.fleet.v1.ListApprovalsResponse
-	55, // 115: kubedevaiops.fleet.v1.Fleet.GetApproval:output_type -> kubedevaiops.fleet.v1.GetApprovalResponse
-	58, // 116: kubedevaiops.fleet.v1.Fleet.ListAudit:output_type -> kubedevaiops.fleet.v1.ListAuditResponse
-	60, // 117: kubedevaiops.fleet.v1.Fleet.VerifyAudit:output_type -> kubedevaiops.fleet.v1.VerifyAuditResponse
-	63, // 118: kubedevaiops.fleet.v1.Fleet.ListMembers:output_type -> kubedevaiops.fleet.v1.ListMembersResponse
-	65, // 119: kubedevaiops.fleet.v1.Fleet.JoinMember:output_type -> kubedevaiops.fleet.v1.JoinMemberResponse
-	67, // 120: kubedevaiops.fleet.v1.Fleet.LeaveMember:output_type -> kubedevaiops.fleet.v1.LeaveMemberResponse
-	69, // 121: kubedevaiops.fleet.v1.Fleet.SaveSnapshot:output_type -> kubedevaiops.fleet.v1.SaveSnapshotResponse
-	71, // 122: kubedevaiops.fleet.v1.Fleet.RestoreSnapshot:output_type -> kubedevaiops.fleet.v1.RestoreSnapshotResponse
-	89, // [89:123] is the sub-list for method output_type
-	55, // [55:89] is the sub-list for method input_type
-	55, // [55:55] is the sub-list for extension type_name
-	55, // [55:55] is the sub-list for extension extendee
-	0,  // [0:55] is the sub-list for field type_name
+	77, // 3: kubedevaiops.fleet.v1.GetClusterResponse.cluster:type_name -> kubedevaiops.fleet.v1.Resource
+	77, // 4: kubedevaiops.fleet.v1.AcceptClusterResponse.cluster:type_name -> kubedevaiops.fleet.v1.Resource
+	77, // 5: kubedevaiops.fleet.v1.DenyClusterResponse.cluster:type_name -> kubedevaiops.fleet.v1.Resource
+	74, // 6: kubedevaiops.fleet.v1.LabelClusterRequest.set:type_name -> kubedevaiops.fleet.v1.LabelClusterRequest.SetEntry
+	77, // 7: kubedevaiops.fleet.v1.LabelClusterResponse.cluster:type_name -> kubedevaiops.fleet.v1.Resource
+	78, // 8: kubedevaiops.fleet.v1.GetClusterInventoryResponse.observed_at:type_name -> google.protobuf.Timestamp
+	79, // 9: kubedevaiops.fleet.v1.GetClusterInventoryResponse.objects:type_name -> kubedevaiops.fleet.v1.InventoryObject
+	78, // 10: kubedevaiops.fleet.v1.BootstrapToken.create_time:type_name -> google.protobuf.Timestamp
+	78, // 11: kubedevaiops.fleet.v1.BootstrapToken.expire_time:type_name -> google.protobuf.Timestamp
+	75, // 12: kubedevaiops.fleet.v1.BootstrapToken.cluster_labels:type_name -> kubedevaiops.fleet.v1.BootstrapToken.ClusterLabelsEntry
+	80, // 13: kubedevaiops.fleet.v1.CreateTokenRequest.ttl:type_name -> google.protobuf.Duration
+	76, // 14: kubedevaiops.fleet.v1.CreateTokenRequest.cluster_labels:type_name -> kubedevaiops.fleet.v1.CreateTokenRequest.ClusterLabelsEntry
+	13, // 15: kubedevaiops.fleet.v1.CreateTokenResponse.token:type_name -> kubedevaiops.fleet.v1.BootstrapToken
+	0,  // 16: kubedevaiops.fleet.v1.ListTokensRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
+	13, // 17: kubedevaiops.fleet.v1.ListTokensResponse.tokens:type_name -> kubedevaiops.fleet.v1.BootstrapToken
+	13, // 18: kubedevaiops.fleet.v1.RevokeTokenResponse.token:type_name -> kubedevaiops.fleet.v1.BootstrapToken
+	77, // 19: kubedevaiops.fleet.v1.ApplyClusterSetRequest.cluster_set:type_name -> kubedevaiops.fleet.v1.Resource
+	77, // 20: kubedevaiops.fleet.v1.ApplyClusterSetResponse.cluster_set:type_name -> kubedevaiops.fleet.v1.Resource
+	0,  // 21: kubedevaiops.fleet.v1.GetClusterSetRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
+	77, // 22: kubedevaiops.fleet.v1.GetClusterSetResponse.cluster_set:type_name -> kubedevaiops.fleet.v1.Resource
+	0,  // 23: kubedevaiops.fleet.v1.ListClusterSetsRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
+	77, // 24: kubedevaiops.fleet.v1.ListClusterSetsResponse.cluster_sets:type_name -> kubedevaiops.fleet.v1.Resource
+	77, // 25: kubedevaiops.fleet.v1.ApplyPlacementRequest.placement:type_name -> kubedevaiops.fleet.v1.Resource
+	77, // 26: kubedevaiops.fleet.v1.ApplyPlacementResponse.placement:type_name -> kubedevaiops.fleet.v1.Resource
+	0,  // 27: kubedevaiops.fleet.v1.GetPlacementRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
+	77, // 28: kubedevaiops.fleet.v1.GetPlacementResponse.placement:type_name -> kubedevaiops.fleet.v1.Resource
+	0,  // 29: kubedevaiops.fleet.v1.ListPlacementsRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
+	77, // 30: kubedevaiops.fleet.v1.ListPlacementsResponse.placements:type_name -> kubedevaiops.fleet.v1.Resource
+	0,  // 31: kubedevaiops.fleet.v1.ListPlacementDecisionsRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
+	77, // 32: kubedevaiops.fleet.v1.ListPlacementDecisionsResponse.decisions:type_name -> kubedevaiops.fleet.v1.Resource
+	77, // 33: kubedevaiops.fleet.v1.ApplyPolicyRequest.policy:type_name -> kubedevaiops.fleet.v1.Resource
+	77, // 34: kubedevaiops.fleet.v1.ApplyPolicyResponse.policy:type_name -> kubedevaiops.fleet.v1.Resource
+	0,  // 35: kubedevaiops.fleet.v1.GetPolicyRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
+	77, // 36: kubedevaiops.fleet.v1.GetPolicyResponse.policy:type_name -> kubedevaiops.fleet.v1.Resource
+	0,  // 37: kubedevaiops.fleet.v1.ListPoliciesRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
+	77, // 38: kubedevaiops.fleet.v1.ListPoliciesResponse.policies:type_name -> kubedevaiops.fleet.v1.Resource
+	0,  // 39: kubedevaiops.fleet.v1.ListPlansRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
+	77, // 40: kubedevaiops.fleet.v1.ListPlansResponse.plans:type_name -> kubedevaiops.fleet.v1.Resource
+	0,  // 41: kubedevaiops.fleet.v1.GetPlanRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
+	77, // 42: kubedevaiops.fleet.v1.GetPlanResponse.plan:type_name -> kubedevaiops.fleet.v1.Resource
+	77, // 43: kubedevaiops.fleet.v1.ApprovePlanResponse.plan:type_name -> kubedevaiops.fleet.v1.Resource
+	77, // 44: kubedevaiops.fleet.v1.ApprovePlanResponse.approval:type_name -> kubedevaiops.fleet.v1.Resource
+	77, // 45: kubedevaiops.fleet.v1.RejectPlanResponse.plan:type_name -> kubedevaiops.fleet.v1.Resource
+	77, // 46: kubedevaiops.fleet.v1.RejectPlanResponse.approval:type_name -> kubedevaiops.fleet.v1.Resource
+	0,  // 47: kubedevaiops.fleet.v1.ListApprovalsRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
+	77, // 48: kubedevaiops.fleet.v1.ListApprovalsResponse.approvals:type_name -> kubedevaiops.fleet.v1.Resource
+	0,  // 49: kubedevaiops.fleet.v1.GetApprovalRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
+	77, // 50: kubedevaiops.fleet.v1.GetApprovalResponse.approval:type_name -> kubedevaiops.fleet.v1.Resource
+	78, // 51: kubedevaiops.fleet.v1.AuditRecord.time:type_name -> google.protobuf.Timestamp
+	0,  // 52: kubedevaiops.fleet.v1.ListAuditRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
+	58, // 53: kubedevaiops.fleet.v1.ListAuditResponse.records:type_name -> kubedevaiops.fleet.v1.AuditRecord
+	64, // 54: kubedevaiops.fleet.v1.ListMembersResponse.members:type_name -> kubedevaiops.fleet.v1.HubMember
+	64, // 55: kubedevaiops.fleet.v1.JoinMemberResponse.members:type_name -> kubedevaiops.fleet.v1.HubMember
+	64, // 56: kubedevaiops.fleet.v1.LeaveMemberResponse.members:type_name -> kubedevaiops.fleet.v1.HubMember
+	1,  // 57: kubedevaiops.fleet.v1.Fleet.ListClusters:input_type -> kubedevaiops.fleet.v1.ListClustersRequest
+	3,  // 58: kubedevaiops.fleet.v1.Fleet.GetCluster:input_type -> kubedevaiops.fleet.v1.GetClusterRequest
+	5,  // 59: kubedevaiops.fleet.v1.Fleet.AcceptCluster:input_type -> kubedevaiops.fleet.v1.AcceptClusterRequest
+	7,  // 60: kubedevaiops.fleet.v1.Fleet.DenyCluster:input_type -> kubedevaiops.fleet.v1.DenyClusterRequest
+	9,  // 61: kubedevaiops.fleet.v1.Fleet.LabelCluster:input_type -> kubedevaiops.fleet.v1.LabelClusterRequest
+	11, // 62: kubedevaiops.fleet.v1.Fleet.GetClusterInventory:input_type -> kubedevaiops.fleet.v1.GetClusterInventoryRequest
+	14, // 63: kubedevaiops.fleet.v1.Fleet.CreateToken:input_type -> kubedevaiops.fleet.v1.CreateTokenRequest
+	16, // 64: kubedevaiops.fleet.v1.Fleet.ListTokens:input_type -> kubedevaiops.fleet.v1.ListTokensRequest
+	18, // 65: kubedevaiops.fleet.v1.Fleet.RevokeToken:input_type -> kubedevaiops.fleet.v1.RevokeTokenRequest
+	20, // 66: kubedevaiops.fleet.v1.Fleet.ApplyClusterSet:input_type -> kubedevaiops.fleet.v1.ApplyClusterSetRequest
+	22, // 67: kubedevaiops.fleet.v1.Fleet.GetClusterSet:input_type -> kubedevaiops.fleet.v1.GetClusterSetRequest
+	24, // 68: kubedevaiops.fleet.v1.Fleet.ListClusterSets:input_type -> kubedevaiops.fleet.v1.ListClusterSetsRequest
+	26, // 69: kubedevaiops.fleet.v1.Fleet.DeleteClusterSet:input_type -> kubedevaiops.fleet.v1.DeleteClusterSetRequest
+	28, // 70: kubedevaiops.fleet.v1.Fleet.ApplyPlacement:input_type -> kubedevaiops.fleet.v1.ApplyPlacementRequest
+	30, // 71: kubedevaiops.fleet.v1.Fleet.GetPlacement:input_type -> kubedevaiops.fleet.v1.GetPlacementRequest
+	32, // 72: kubedevaiops.fleet.v1.Fleet.ListPlacements:input_type -> kubedevaiops.fleet.v1.ListPlacementsRequest
+	34, // 73: kubedevaiops.fleet.v1.Fleet.DeletePlacement:input_type -> kubedevaiops.fleet.v1.DeletePlacementRequest
+	36, // 74: kubedevaiops.fleet.v1.Fleet.ListPlacementDecisions:input_type -> kubedevaiops.fleet.v1.ListPlacementDecisionsRequest
+	38, // 75: kubedevaiops.fleet.v1.Fleet.ApplyPolicy:input_type -> kubedevaiops.fleet.v1.ApplyPolicyRequest
+	40, // 76: kubedevaiops.fleet.v1.Fleet.GetPolicy:input_type -> kubedevaiops.fleet.v1.GetPolicyRequest
+	42, // 77: kubedevaiops.fleet.v1.Fleet.ListPolicies:input_type -> kubedevaiops.fleet.v1.ListPoliciesRequest
+	44, // 78: kubedevaiops.fleet.v1.Fleet.DeletePolicy:input_type -> kubedevaiops.fleet.v1.DeletePolicyRequest
+	46, // 79: kubedevaiops.fleet.v1.Fleet.ListPlans:input_type -> kubedevaiops.fleet.v1.ListPlansRequest
+	48, // 80: kubedevaiops.fleet.v1.Fleet.GetPlan:input_type -> kubedevaiops.fleet.v1.GetPlanRequest
+	50, // 81: kubedevaiops.fleet.v1.Fleet.ApprovePlan:input_type -> kubedevaiops.fleet.v1.ApprovePlanRequest
+	52, // 82: kubedevaiops.fleet.v1.Fleet.RejectPlan:input_type -> kubedevaiops.fleet.v1.RejectPlanRequest
+	54, // 83: kubedevaiops.fleet.v1.Fleet.ListApprovals:input_type -> kubedevaiops.fleet.v1.ListApprovalsRequest
+	56, // 84: kubedevaiops.fleet.v1.Fleet.GetApproval:input_type -> kubedevaiops.fleet.v1.GetApprovalRequest
+	59, // 85: kubedevaiops.fleet.v1.Fleet.ListAudit:input_type -> kubedevaiops.fleet.v1.ListAuditRequest
+	61, // 86: kubedevaiops.fleet.v1.Fleet.VerifyAudit:input_type -> kubedevaiops.fleet.v1.VerifyAuditRequest
+	63, // 87: kubedevaiops.fleet.v1.Fleet.ListMembers:input_type -> kubedevaiops.fleet.v1.ListMembersRequest
+	66, // 88: kubedevaiops.fleet.v1.Fleet.JoinMember:input_type -> kubedevaiops.fleet.v1.JoinMemberRequest
+	68, // 89: kubedevaiops.fleet.v1.Fleet.LeaveMember:input_type -> kubedevaiops.fleet.v1.LeaveMemberRequest
+	70, // 90: kubedevaiops.fleet.v1.Fleet.SaveSnapshot:input_type -> kubedevaiops.fleet.v1.SaveSnapshotRequest
+	72, // 91: kubedevaiops.fleet.v1.Fleet.RestoreSnapshot:input_type -> kubedevaiops.fleet.v1.RestoreSnapshotRequest
+	2,  // 92: kubedevaiops.fleet.v1.Fleet.ListClusters:output_type -> kubedevaiops.fleet.v1.ListClustersResponse
+	4,  // 93: kubedevaiops.fleet.v1.Fleet.GetCluster:output_type -> kubedevaiops.fleet.v1.GetClusterResponse
+	6,  // 94: kubedevaiops.fleet.v1.Fleet.AcceptCluster:output_type -> kubedevaiops.fleet.v1.AcceptClusterResponse
+	8,  // 95: kubedevaiops.fleet.v1.Fleet.DenyCluster:output_type -> kubedevaiops.fleet.v1.DenyClusterResponse
+	10, // 96: kubedevaiops.fleet.v1.Fleet.LabelCluster:output_type -> kubedevaiops.fleet.v1.LabelClusterResponse
+	12, // 97: kubedevaiops.fleet.v1.Fleet.GetClusterInventory:output_type -> kubedevaiops.fleet.v1.GetClusterInventoryResponse
+	15, // 98: kubedevaiops.fleet.v1.Fleet.CreateToken:output_type -> kubedevaiops.fleet.v1.CreateTokenResponse
+	17, // 99: kubedevaiops.fleet.v1.Fleet.ListTokens:output_type -> kubedevaiops.fleet.v1.ListTokensResponse
+	19, // 100: kubedevaiops.fleet.v1.Fleet.RevokeToken:output_type -> kubedevaiops.fleet.v1.RevokeTokenResponse
+	21, // 101: kubedevaiops.fleet.v1.Fleet.ApplyClusterSet:output_type -> kubedevaiops.fleet.v1.ApplyClusterSetResponse
+	23, // 102: kubedevaiops.fleet.v1.Fleet.GetClusterSet:output_type -> kubedevaiops.fleet.v1.GetClusterSetResponse
+	25, // 103: kubedevaiops.fleet.v1.Fleet.ListClusterSets:output_type -> kubedevaiops.fleet.v1.ListClusterSetsResponse
+	27, // 104: kubedevaiops.fleet.v1.Fleet.DeleteClusterSet:output_type -> kubedevaiops.fleet.v1.DeleteClusterSetResponse
+	29, // 105: kubedevaiops.fleet.v1.Fleet.ApplyPlacement:output_type -> kubedevaiops.fleet.v1.ApplyPlacementResponse
+	31, // 106: kubedevaiops.fleet.v1.Fleet.GetPlacement:output_type -> kubedevaiops.fleet.v1.GetPlacementResponse
+	33, // 107: kubedevaiops.fleet.v1.Fleet.ListPlacements:output_type -> kubedevaiops.fleet.v1.ListPlacementsResponse
+	35, // 108: kubedevaiops.fleet.v1.Fleet.DeletePlacement:output_type -> kubedevaiops.fleet.v1.DeletePlacementResponse
+	37, // 109: kubedevaiops.fleet.v1.Fleet.ListPlacementDecisions:output_type -> kubedevaiops.fleet.v1.ListPlacementDecisionsResponse
+	39, // 110: kubedevaiops.fleet.v1.Fleet.ApplyPolicy:output_type -> kubedevaiops.fleet.v1.ApplyPolicyResponse
+	41, // 111: kubedevaiops.fleet.v1.Fleet.GetPolicy:output_type -> kubedevaiops.fleet.v1.GetPolicyResponse
+	43, // 112: kubedevaiops.fleet.v1.Fleet.ListPolicies:output_type -> kubedevaiops.fleet.v1.ListPoliciesResponse
+	45, // 113: kubedevaiops.fleet.v1.Fleet.DeletePolicy:output_type -> kubedevaiops.fleet.v1.DeletePolicyResponse
+	47, // 114: kubedevaiops.fleet.v1.Fleet.ListPlans:output_type -> kubedevaiops.fleet.v1.ListPlansResponse
+	49, // 115: kubedevaiops.fleet.v1.Fleet.GetPlan:output_type -> kubedevaiops.fleet.v1.GetPlanResponse
+	51, // 116: kubedevaiops.fleet.v1.Fleet.ApprovePlan:output_type -> kubedevaiops.fleet.v1.ApprovePlanResponse
+	53, // 117: kubedevaiops.fleet.v1.Fleet.RejectPlan:output_type -> kubedevaiops.fleet.v1.RejectPlanResponse
+	55, // 118: kubedevaiops.fleet.v1.Fleet.ListApprovals:output_type -> kubedevaiops.fleet.v1.ListApprovalsResponse
+	57, // 119: kubedevaiops.fleet.v1.Fleet.GetApproval:output_type -> kubedevaiops.fleet.v1.GetApprovalResponse
+	60, // 120: kubedevaiops.fleet.v1.Fleet.ListAudit:output_type -> kubedevaiops.fleet.v1.ListAuditResponse
+	62, // 121: kubedevaiops.fleet.v1.Fleet.VerifyAudit:output_type -> kubedevaiops.fleet.v1.VerifyAuditResponse
+	65, // 122: kubedevaiops.fleet.v1.Fleet.ListMembers:output_type -> kubedevaiops.fleet.v1.ListMembersResponse
+	67, // 123: kubedevaiops.fleet.v1.Fleet.JoinMember:output_type -> kubedevaiops.fleet.v1.JoinMemberResponse
+	69, // 124: kubedevaiops.fleet.v1.Fleet.LeaveMember:output_type -> kubedevaiops.fleet.v1.LeaveMemberResponse
+	71, // 125: kubedevaiops.fleet.v1.Fleet.SaveSnapshot:output_type -> kubedevaiops.fleet.v1.SaveSnapshotResponse
+	73, // 126: kubedevaiops.fleet.v1.Fleet.RestoreSnapshot:output_type -> kubedevaiops.fleet.v1.RestoreSnapshotResponse
+	92, // [92:127] is the sub-list for method output_type
+	57, // [57:92] is the sub-list for method input_type
+	57, // [57:57] is the sub-list for extension type_name
+	57, // [57:57] is the sub-list for extension extendee
+	0,  // [0:57] is the sub-list for field type_name
 }
 
 func init() { file_fleet_v1_fleet_proto_init() }
@@ -4929,13 +5094,14 @@ func file_fleet_v1_fleet_proto_init() {
 		return
 	}
 	file_fleet_v1_common_proto_init()
+	file_fleet_v1_spoke_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fleet_v1_fleet_proto_rawDesc), len(file_fleet_v1_fleet_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   74,
+			NumMessages:   76,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

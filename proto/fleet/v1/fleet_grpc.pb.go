@@ -26,6 +26,7 @@ const (
 	Fleet_AcceptCluster_FullMethodName          = "/kubedevaiops.fleet.v1.Fleet/AcceptCluster"
 	Fleet_DenyCluster_FullMethodName            = "/kubedevaiops.fleet.v1.Fleet/DenyCluster"
 	Fleet_LabelCluster_FullMethodName           = "/kubedevaiops.fleet.v1.Fleet/LabelCluster"
+	Fleet_GetClusterInventory_FullMethodName    = "/kubedevaiops.fleet.v1.Fleet/GetClusterInventory"
 	Fleet_CreateToken_FullMethodName            = "/kubedevaiops.fleet.v1.Fleet/CreateToken"
 	Fleet_ListTokens_FullMethodName             = "/kubedevaiops.fleet.v1.Fleet/ListTokens"
 	Fleet_RevokeToken_FullMethodName            = "/kubedevaiops.fleet.v1.Fleet/RevokeToken"
@@ -77,6 +78,9 @@ type FleetClient interface {
 	DenyCluster(ctx context.Context, in *DenyClusterRequest, opts ...grpc.CallOption) (*DenyClusterResponse, error)
 	// LabelCluster sets and removes labels on a ManagedCluster.
 	LabelCluster(ctx context.Context, in *LabelClusterRequest, opts ...grpc.CallOption) (*LabelClusterResponse, error)
+	// GetClusterInventory returns the live inventory a cluster streams, from the member that
+	// holds its stream (any member forwards the call there).
+	GetClusterInventory(ctx context.Context, in *GetClusterInventoryRequest, opts ...grpc.CallOption) (*GetClusterInventoryResponse, error)
 	// CreateToken creates a bootstrap token and returns its secret, this once only.
 	CreateToken(ctx context.Context, in *CreateTokenRequest, opts ...grpc.CallOption) (*CreateTokenResponse, error)
 	// ListTokens lists bootstrap tokens without their secrets.
@@ -190,6 +194,16 @@ func (c *fleetClient) LabelCluster(ctx context.Context, in *LabelClusterRequest,
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(LabelClusterResponse)
 	err := c.cc.Invoke(ctx, Fleet_LabelCluster_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *fleetClient) GetClusterInventory(ctx context.Context, in *GetClusterInventoryRequest, opts ...grpc.CallOption) (*GetClusterInventoryResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetClusterInventoryResponse)
+	err := c.cc.Invoke(ctx, Fleet_GetClusterInventory_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -518,6 +532,9 @@ type FleetServer interface {
 	DenyCluster(context.Context, *DenyClusterRequest) (*DenyClusterResponse, error)
 	// LabelCluster sets and removes labels on a ManagedCluster.
 	LabelCluster(context.Context, *LabelClusterRequest) (*LabelClusterResponse, error)
+	// GetClusterInventory returns the live inventory a cluster streams, from the member that
+	// holds its stream (any member forwards the call there).
+	GetClusterInventory(context.Context, *GetClusterInventoryRequest) (*GetClusterInventoryResponse, error)
 	// CreateToken creates a bootstrap token and returns its secret, this once only.
 	CreateToken(context.Context, *CreateTokenRequest) (*CreateTokenResponse, error)
 	// ListTokens lists bootstrap tokens without their secrets.
@@ -601,6 +618,9 @@ func (UnimplementedFleetServer) DenyCluster(context.Context, *DenyClusterRequest
 }
 func (UnimplementedFleetServer) LabelCluster(context.Context, *LabelClusterRequest) (*LabelClusterResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method LabelCluster not implemented")
+}
+func (UnimplementedFleetServer) GetClusterInventory(context.Context, *GetClusterInventoryRequest) (*GetClusterInventoryResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetClusterInventory not implemented")
 }
 func (UnimplementedFleetServer) CreateToken(context.Context, *CreateTokenRequest) (*CreateTokenResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CreateToken not implemented")
@@ -796,6 +816,24 @@ func _Fleet_LabelCluster_Handler(srv interface{}, ctx context.Context, dec func(
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(FleetServer).LabelCluster(ctx, req.(*LabelClusterRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Fleet_GetClusterInventory_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetClusterInventoryRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FleetServer).GetClusterInventory(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Fleet_GetClusterInventory_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FleetServer).GetClusterInventory(ctx, req.(*GetClusterInventoryRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -1330,6 +1368,10 @@ var Fleet_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "LabelCluster",
 			Handler:    _Fleet_LabelCluster_Handler,
+		},
+		{
+			MethodName: "GetClusterInventory",
+			Handler:    _Fleet_GetClusterInventory_Handler,
 		},
 		{
 			MethodName: "CreateToken",

@@ -1,0 +1,353 @@
+package spokeapi
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/kubedevaiops/kubedevaiops/api/fleetauth"
+	"github.com/kubedevaiops/kubedevaiops/hub/raftnode"
+	"github.com/kubedevaiops/kubedevaiops/hub/registration"
+	"github.com/kubedevaiops/kubedevaiops/hub/store"
+	fleetv1 "github.com/kubedevaiops/kubedevaiops/proto/fleet/v1"
+)
+
+// helloTimeout is how long a new stream may take to send its Hello.
+const helloTimeout = 10 * time.Second
+
+// Config wires the stream server to its member.
+type Config struct {
+	Node      *raftnode.Node
+	Store     *store.Store
+	Registrar *registration.Registrar
+	Logger    *slog.Logger
+	// LeaseDuration is the cluster lease; the registrar's when zero.
+	LeaseDuration time.Duration
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+}
+
+// Server serves Spoke.Connect on one member.
+type Server struct {
+	fleetv1.UnimplementedSpokeServer
+	node  *raftnode.Node
+	store *store.Store
+	reg   *registration.Registrar
+	log   *slog.Logger
+	lease time.Duration
+	now   func() time.Time
+	// epoch tells this member's resume tokens from those of its earlier runs.
+	epoch string
+
+	mu      sync.Mutex
+	streams map[string]*stream    // by cluster: the stream this member serves it on
+	inv     map[string]*inventory // by cluster: soft state, kept a while after the stream ends
+	dropped atomic.Uint64         // messages of kinds this hub does not process yet
+	stats   struct{ heartbeats, deltas atomic.Uint64 }
+}
+
+// New returns the stream server of one member.
+func New(cfg Config) *Server {
+	s := &Server{node: cfg.Node, store: cfg.Store, reg: cfg.Registrar, log: cfg.Logger, lease: cfg.LeaseDuration, now: cfg.Now,
+		streams: map[string]*stream{}, inv: map[string]*inventory{}}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.lease <= 0 {
+		s.lease = cfg.Registrar.LeaseDuration()
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	s.epoch = hex.EncodeToString(b)
+	return s
+}
+
+// HeartbeatInterval is how often spokes are asked to send heartbeats.
+func (s *Server) HeartbeatInterval() time.Duration { return max(s.lease/4, 100*time.Millisecond) }
+
+// stream is one connected spoke.
+type stream struct {
+	cluster string
+	cert    *x509.Certificate
+	send    func(*fleetv1.HubMessage) error
+	closeFn context.CancelCauseFunc
+	inv     *inventory
+	started time.Time
+
+	lastHeartbeat atomic.Int64 // unix nanos
+	claims        atomic.Pointer[fleetv1.ClusterClaims]
+}
+
+// errClosedByHub ends a stream the hub closed after sending Disconnect.
+var errClosedByHub = errors.New("closed by the hub")
+
+// disconnect sends a Disconnect and ends the stream.
+func (st *stream) disconnect(reason fleetv1.DisconnectReason, msg string, retry time.Duration) {
+	d := &fleetv1.Disconnect{Reason: reason, Message: msg}
+	if retry > 0 {
+		d.RetryAfter = durationpb.New(retry)
+	}
+	_ = st.send(&fleetv1.HubMessage{Body: &fleetv1.HubMessage_Disconnect{Disconnect: d}})
+	st.closeFn(fmt.Errorf("%w: %s", errClosedByHub, msg))
+}
+
+// peerCluster returns the cluster and certificate a stream's client certificate speaks for.
+func peerCluster(ctx context.Context) (string, *x509.Certificate, error) {
+	p, ok := peer.FromContext(ctx)
+	if !ok {
+		return "", nil, status.Error(codes.Unauthenticated, "no peer information")
+	}
+	info, ok := p.AuthInfo.(credentials.TLSInfo)
+	if !ok || len(info.State.VerifiedChains) == 0 || len(info.State.VerifiedChains[0]) == 0 {
+		return "", nil, status.Error(codes.Unauthenticated, "the Spoke service needs the cluster's client certificate issued by the hub; register the cluster first")
+	}
+	leaf := info.State.VerifiedChains[0][0]
+	name, ok := fleetauth.ClusterOf(leaf)
+	if !ok {
+		return "", nil, status.Errorf(codes.PermissionDenied, "certificate %q is not a cluster certificate", leaf.Subject.CommonName)
+	}
+	return name, leaf, nil
+}
+
+func (s *Server) resumeToken(cluster string) string {
+	return s.node.ID() + "/" + s.epoch + "/" + cluster
+}
+
+// Connect serves one spoke's stream until it ends.
+func (s *Server) Connect(srv fleetv1.Spoke_ConnectServer) error {
+	cluster, cert, err := peerCluster(srv.Context())
+	if err != nil {
+		return err
+	}
+	if err := s.node.ReadBarrier(srv.Context()); err != nil {
+		return status.Errorf(codes.Unavailable, "hub member %s cannot serve streams now: %v", s.node.ID(), err)
+	}
+	mc, _, err := s.reg.GetCluster(cluster)
+	if err != nil {
+		return status.Errorf(codes.PermissionDenied, "cluster %s is not registered with this hub", cluster)
+	}
+	if err := registration.CertificateAccepted(mc, cert); err != nil {
+		return status.Error(codes.PermissionDenied, err.Error())
+	}
+
+	ctx, cancel := context.WithCancelCause(srv.Context())
+	defer cancel(nil)
+	msgs := make(chan *fleetv1.SpokeMessage, 16)
+	recvErr := make(chan error, 1)
+	go func() {
+		for {
+			m, err := srv.Recv()
+			if err != nil {
+				recvErr <- err
+				return
+			}
+			select {
+			case msgs <- m:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+
+	var hello *fleetv1.Hello
+	select {
+	case m := <-msgs:
+		hello = m.GetHello()
+	case err := <-recvErr:
+		return err
+	case <-time.After(helloTimeout):
+	}
+	var sendMu sync.Mutex
+	send := func(m *fleetv1.HubMessage) error {
+		sendMu.Lock()
+		defer sendMu.Unlock()
+		return srv.Send(m)
+	}
+	if hello == nil {
+		_ = send(&fleetv1.HubMessage{Body: &fleetv1.HubMessage_Disconnect{Disconnect: &fleetv1.Disconnect{
+			Reason: fleetv1.DisconnectReason_DISCONNECT_REASON_PROTOCOL_ERROR, Message: "the first message on a stream must be Hello",
+			RetryAfter: durationpb.New(5 * time.Second)}}})
+		return status.Error(codes.InvalidArgument, "the first message on a stream must be Hello")
+	}
+
+	st := &stream{cluster: cluster, cert: cert, send: send, closeFn: cancel, started: s.now()}
+	st.lastHeartbeat.Store(s.now().UnixNano())
+	welcome := s.attach(st, hello)
+	defer s.detach(st)
+	if err := send(&fleetv1.HubMessage{Body: &fleetv1.HubMessage_Welcome{Welcome: welcome}}); err != nil {
+		return err
+	}
+	log := s.log.With("cluster", cluster)
+	log.Info("spoke connected", "agent", hello.GetAgentVersion(), "snapshotRequired", welcome.GetSnapshotRequired(), "resumeFrom", welcome.GetResumeFromSequence())
+
+	// The certificate ends the stream when it expires; by then the spoke has renewed it and
+	// reconnects with the new one.
+	expiry := time.NewTimer(time.Until(cert.NotAfter))
+	defer expiry.Stop()
+	for {
+		select {
+		case m := <-msgs:
+			if err := s.handle(ctx, st, m); err != nil {
+				log.Warn("closing stream", "err", err)
+				return err
+			}
+		case err := <-recvErr:
+			log.Info("spoke disconnected", "err", err)
+			return nil
+		case <-expiry.C:
+			st.disconnect(fleetv1.DisconnectReason_DISCONNECT_REASON_SHUTTING_DOWN, "the client certificate expired; reconnect with the renewed one", time.Second)
+		case <-ctx.Done():
+			cause := context.Cause(ctx)
+			if errors.Is(cause, errClosedByHub) {
+				log.Info("stream closed by the hub", "reason", cause)
+				return status.Error(codes.Aborted, cause.Error())
+			}
+			return nil
+		}
+	}
+}
+
+// attach makes st the cluster's stream on this member and answers its Hello.
+func (s *Server) attach(st *stream, hello *fleetv1.Hello) *fleetv1.Welcome {
+	s.mu.Lock()
+	old := s.streams[st.cluster]
+	s.streams[st.cluster] = st
+	inv := s.inv[st.cluster]
+	resume := inv != nil && hello.GetResumeToken() == s.resumeToken(st.cluster)
+	if resume {
+		seq, complete := inv.state()
+		resume = complete && seq == hello.GetLastAckedInventorySequence()
+	}
+	if !resume {
+		inv = newInventory()
+		s.inv[st.cluster] = inv
+	}
+	inv.orphanedAt = time.Time{}
+	st.inv = inv
+	s.mu.Unlock()
+	if old != nil {
+		old.disconnect(fleetv1.DisconnectReason_DISCONNECT_REASON_REPLACED, "a newer stream of this cluster replaced this one", 0)
+	}
+	w := &fleetv1.Welcome{
+		ClusterName: st.cluster, MemberId: s.node.ID(), LeaseDuration: durationpb.New(s.lease),
+		HeartbeatInterval: durationpb.New(s.HeartbeatInterval()), SnapshotRequired: !resume,
+		ResumeToken: s.resumeToken(st.cluster), Time: timestamppb.New(s.now()), HubEndpoints: s.reg.HubEndpoints(),
+	}
+	if resume {
+		w.ResumeFromSequence, _ = inv.state()
+	}
+	for _, c := range hello.GetCapabilities() {
+		if c == "inventory-delta" {
+			w.Capabilities = append(w.Capabilities, c)
+		}
+	}
+	return w
+}
+
+func (s *Server) detach(st *stream) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.streams[st.cluster] == st {
+		delete(s.streams, st.cluster)
+		st.inv.orphanedAt = s.now()
+	}
+}
+
+// handle processes one message; an error ends the stream.
+func (s *Server) handle(ctx context.Context, st *stream, m *fleetv1.SpokeMessage) error {
+	switch b := m.GetBody().(type) {
+	case *fleetv1.SpokeMessage_Heartbeat:
+		s.stats.heartbeats.Add(1)
+		st.lastHeartbeat.Store(s.now().UnixNano())
+		// Claims speak for the stream's own cluster only; a name that is not its own is ignored.
+		if c := b.Heartbeat.GetClaims(); c != nil && c.GetClusterName() == st.cluster {
+			if old := st.claims.Load(); old == nil || !proto.Equal(old, c) {
+				st.claims.Store(c)
+			}
+		}
+	case *fleetv1.SpokeMessage_InventorySnapshot:
+		done, ok := st.inv.applyChunk(b.InventorySnapshot)
+		if !ok {
+			return st.send(resync("snapshot chunk out of order, or over the object limit"))
+		}
+		if done {
+			return st.send(ack(b.InventorySnapshot.GetSequence()))
+		}
+	case *fleetv1.SpokeMessage_InventoryDelta:
+		s.stats.deltas.Add(1)
+		if !st.inv.applyDelta(b.InventoryDelta) {
+			seq, _ := st.inv.state()
+			return st.send(resync(fmt.Sprintf("delta %d does not follow sequence %d", b.InventoryDelta.GetSequence(), seq)))
+		}
+		return st.send(ack(b.InventoryDelta.GetSequence()))
+	case *fleetv1.SpokeMessage_CertificateRenewal:
+		creds, err := s.reg.Renew(ctx, st.cluster, st.cert, b.CertificateRenewal.GetCsrPem())
+		if err != nil {
+			if status.Code(err) == codes.PermissionDenied || status.Code(err) == codes.InvalidArgument {
+				st.disconnect(fleetv1.DisconnectReason_DISCONNECT_REASON_PROTOCOL_ERROR, "certificate renewal refused: "+status.Convert(err).Message(), 30*time.Second)
+				return nil
+			}
+			s.log.Warn("certificate renewal failed; the spoke will ask again", "cluster", st.cluster, "err", err)
+			return nil
+		}
+		return st.send(&fleetv1.HubMessage{Body: &fleetv1.HubMessage_CertificateIssued{CertificateIssued: &fleetv1.CertificateIssued{Credentials: creds}}})
+	case *fleetv1.SpokeMessage_Hello:
+		st.disconnect(fleetv1.DisconnectReason_DISCONNECT_REASON_PROTOCOL_ERROR, "Hello sent twice on one stream", 5*time.Second)
+	default:
+		// Findings, metrics, action status, spans and policy status are for the incident loop.
+		s.dropped.Add(1)
+	}
+	return nil
+}
+
+func ack(seq uint64) *fleetv1.HubMessage {
+	return &fleetv1.HubMessage{Body: &fleetv1.HubMessage_Ack{Ack: &fleetv1.Ack{UpToSequence: seq}}}
+}
+
+func resync(reason string) *fleetv1.HubMessage {
+	return &fleetv1.HubMessage{Body: &fleetv1.HubMessage_ResyncRequest{ResyncRequest: &fleetv1.ResyncRequest{Reason: reason}}}
+}
+
+// Inventory answers GetClusterInventory for the clusters streaming to this member.
+func (s *Server) Inventory(cluster string, kinds []string, namespace string) (*fleetv1.GetClusterInventoryResponse, bool) {
+	s.mu.Lock()
+	st := s.streams[cluster]
+	s.mu.Unlock()
+	if st == nil {
+		return nil, false
+	}
+	objs, seq, observed, ok := st.inv.query(kinds, namespace)
+	if !ok {
+		return nil, true // held, but the snapshot is still arriving
+	}
+	out := &fleetv1.GetClusterInventoryResponse{ClusterName: cluster, MemberId: s.node.ID(), Sequence: seq, Objects: objs}
+	if !observed.IsZero() {
+		out.ObservedAt = timestamppb.New(observed)
+	}
+	return out, true
+}
+
+// Connected is the number of streams this member serves.
+func (s *Server) Connected() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.streams)
+}
