@@ -233,7 +233,8 @@ func (r *Registrar) Register(ctx context.Context, req *fleetv1.RegisterRequest) 
 		}
 		var cmds [][]byte
 		if mc != nil {
-			if cid := mc.Annotations[hubv1alpha1.AnnotationClusterID]; cid != claims.GetClusterId() {
+			// A cluster created ahead of its agent (an import) takes the id of the first registration.
+			if cid := mc.Annotations[hubv1alpha1.AnnotationClusterID]; cid != "" && cid != claims.GetClusterId() {
 				return nil, status.Errorf(codes.FailedPrecondition, "cluster name %q is registered to another cluster (id.k8s.io %q, this one claims %q); pick another name or remove the old cluster", name, cid, claims.GetClusterId())
 			}
 			if reason, denied := mc.Annotations[hubv1alpha1.AnnotationDeniedReason]; denied {
@@ -266,6 +267,7 @@ func (r *Registrar) Register(ctx context.Context, req *fleetv1.RegisterRequest) 
 			mc = newManagedCluster(claims, &tok, r.lease)
 		}
 		mc.Annotations[hubv1alpha1.AnnotationBootstrapToken] = tokenID
+		mc.Annotations[hubv1alpha1.AnnotationClusterID] = claims.GetClusterId()
 		mc.Status.ClusterClaims = ClaimsToStatus(claims)
 		mc.Status.Version.Kubernetes = claims.GetKubernetesVersion()
 		if tok.Spec.AutoAccept {

@@ -63,11 +63,7 @@ func (s *Server) checkHealth(ctx context.Context) {
 				"available", meta.FindStatusCondition(want.Status.Conditions, clusterv1.ManagedClusterConditionAvailable))
 		}
 	}
-	for len(cmds) > 0 {
-		n := min(len(cmds), maxWritesPerProposal)
-		s.propose(ctx, cmds[:n])
-		cmds = cmds[n:]
-	}
+	s.propose(ctx, cmds)
 }
 
 // leaseDuration is the lease a cluster was given.

@@ -13,6 +13,7 @@ import (
 	hubv1alpha1 "github.com/kubedevaiops/kubedevaiops/api/hub/v1alpha1"
 	"github.com/kubedevaiops/kubedevaiops/hub/registration"
 	"github.com/kubedevaiops/kubedevaiops/hub/store"
+	"github.com/kubedevaiops/kubedevaiops/hub/writes"
 	fleetv1 "github.com/kubedevaiops/kubedevaiops/proto/fleet/v1"
 )
 
@@ -21,10 +22,21 @@ const (
 	ReasonJoined           = "ManagedClusterJoined"
 	ReasonAvailable        = "ManagedClusterAvailable"
 	ReasonLeaseStopped     = "ManagedClusterLeaseUpdateStopped"
-	maxWritesPerProposal   = 1024
 	minTick, maxTick       = 100 * time.Millisecond, 15 * time.Second
 	shutdownRetryAfterHint = 2 * time.Second
+	kickDelay              = 50 * time.Millisecond
 )
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
 
 // tick is how often the member reconciles its streams' durable state.
 func (s *Server) tick() time.Duration { return min(max(s.lease/4, minTick), maxTick) }
@@ -45,8 +57,14 @@ func (s *Server) Run(ctx context.Context) {
 			}
 			return
 		case <-t.C:
-			s.reconcile(ctx)
+		case <-s.kick:
+			// A stream just opened: record it soon, gathering the streams that open meanwhile
+			// into the same proposal.
+			if !sleepCtx(ctx, kickDelay) {
+				continue
+			}
 		}
+		s.reconcile(ctx)
 	}
 }
 
@@ -84,38 +102,13 @@ func (s *Server) reconcile(ctx context.Context) {
 			cmds = append(cmds, cmd)
 		}
 	}
-	for len(cmds) > 0 {
-		n := min(len(cmds), maxWritesPerProposal)
-		s.propose(ctx, cmds[:n])
-		cmds = cmds[n:]
-	}
+	s.propose(ctx, cmds)
 }
 
 func (s *Server) propose(ctx context.Context, cmds [][]byte) {
-	cmd := cmds[0]
-	if len(cmds) > 1 {
-		var err error
-		if cmd, err = store.EncodeBatch(cmds); err != nil {
-			s.log.Error("pack stream state writes", "err", err)
-			return
-		}
-	}
-	resp, _, err := s.node.Apply(ctx, cmd)
-	if err != nil {
-		s.log.Warn("stream state not recorded; retrying next round", "err", err)
-		return
-	}
-	res, _ := resp.(*store.Result)
-	if res == nil {
-		return
-	}
-	results := []*store.Result{res}
-	if len(cmds) > 1 {
-		results = res.Batch
-	}
-	for _, r := range results {
-		if r != nil && r.Err != nil && !errors.Is(r.Err, store.ErrConflict) {
-			s.log.Warn("stream state write refused", "err", r.Err)
+	for _, err := range writes.Commit(ctx, s.node, cmds) {
+		if err != nil && !errors.Is(err, store.ErrConflict) {
+			s.log.Warn("stream state not recorded; retrying next round", "err", err)
 		}
 	}
 }

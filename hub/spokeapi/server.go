@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/peer"
@@ -40,6 +41,8 @@ type Config struct {
 	LeaseDuration time.Duration
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// Metrics registers the stream metrics; none when nil.
+	Metrics prometheus.Registerer
 }
 
 // Server serves Spoke.Connect on one member.
@@ -57,14 +60,14 @@ type Server struct {
 	mu      sync.Mutex
 	streams map[string]*stream    // by cluster: the stream this member serves it on
 	inv     map[string]*inventory // by cluster: soft state, kept a while after the stream ends
-	dropped atomic.Uint64         // messages of kinds this hub does not process yet
-	stats   struct{ heartbeats, deltas atomic.Uint64 }
+	kick    chan struct{}         // a stream opened: reconcile soon
+	metrics *metrics
 }
 
 // New returns the stream server of one member.
 func New(cfg Config) *Server {
 	s := &Server{node: cfg.Node, store: cfg.Store, reg: cfg.Registrar, log: cfg.Logger, lease: cfg.LeaseDuration, now: cfg.Now,
-		streams: map[string]*stream{}, inv: map[string]*inventory{}}
+		streams: map[string]*stream{}, inv: map[string]*inventory{}, kick: make(chan struct{}, 1)}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -77,6 +80,7 @@ func New(cfg Config) *Server {
 	b := make([]byte, 8)
 	_, _ = rand.Read(b)
 	s.epoch = hex.EncodeToString(b)
+	s.metrics = newMetrics(s, cfg.Metrics)
 	return s
 }
 
@@ -137,15 +141,8 @@ func (s *Server) Connect(srv fleetv1.Spoke_ConnectServer) error {
 	if err != nil {
 		return err
 	}
-	if err := s.node.ReadBarrier(srv.Context()); err != nil {
-		return status.Errorf(codes.Unavailable, "hub member %s cannot serve streams now: %v", s.node.ID(), err)
-	}
-	mc, _, err := s.reg.GetCluster(cluster)
-	if err != nil {
-		return status.Errorf(codes.PermissionDenied, "cluster %s is not registered with this hub", cluster)
-	}
-	if err := registration.CertificateAccepted(mc, cert); err != nil {
-		return status.Error(codes.PermissionDenied, err.Error())
+	if err := s.admit(srv.Context(), cluster, cert); err != nil {
+		return err
 	}
 
 	ctx, cancel := context.WithCancelCause(srv.Context())
@@ -225,6 +222,30 @@ func (s *Server) Connect(srv fleetv1.Spoke_ConnectServer) error {
 	}
 }
 
+// admit checks that the cluster may use this certificate. The member's own state answers when it
+// admits the stream: a denial committed but not yet applied here closes the stream moments later,
+// when it applies (watchRevocations). Only a refusal is confirmed with a linearizable read, so
+// that a cluster registered a moment ago on another member is not turned away.
+func (s *Server) admit(ctx context.Context, cluster string, cert *x509.Certificate) error {
+	check := func() error {
+		mc, _, err := s.reg.GetCluster(cluster)
+		if err != nil {
+			return status.Errorf(codes.PermissionDenied, "cluster %s is not registered with this hub", cluster)
+		}
+		if err := registration.CertificateAccepted(mc, cert); err != nil {
+			return status.Error(codes.PermissionDenied, err.Error())
+		}
+		return nil
+	}
+	if check() == nil {
+		return nil
+	}
+	if err := s.node.ReadBarrier(ctx); err != nil {
+		return status.Errorf(codes.Unavailable, "hub member %s cannot serve streams now: %v", s.node.ID(), err)
+	}
+	return check()
+}
+
 // attach makes st the cluster's stream on this member and answers its Hello.
 func (s *Server) attach(st *stream, hello *fleetv1.Hello) *fleetv1.Welcome {
 	s.mu.Lock()
@@ -245,6 +266,10 @@ func (s *Server) attach(st *stream, hello *fleetv1.Hello) *fleetv1.Welcome {
 	s.mu.Unlock()
 	if old != nil {
 		old.disconnect(fleetv1.DisconnectReason_DISCONNECT_REASON_REPLACED, "a newer stream of this cluster replaced this one", 0)
+	}
+	select {
+	case s.kick <- struct{}{}:
+	default:
 	}
 	w := &fleetv1.Welcome{
 		ClusterName: st.cluster, MemberId: s.node.ID(), LeaseDuration: durationpb.New(s.lease),
@@ -275,7 +300,7 @@ func (s *Server) detach(st *stream) {
 func (s *Server) handle(ctx context.Context, st *stream, m *fleetv1.SpokeMessage) error {
 	switch b := m.GetBody().(type) {
 	case *fleetv1.SpokeMessage_Heartbeat:
-		s.stats.heartbeats.Add(1)
+		s.metrics.heartbeats.Inc()
 		st.lastHeartbeat.Store(s.now().UnixNano())
 		// Claims speak for the stream's own cluster only; a name that is not its own is ignored.
 		if c := b.Heartbeat.GetClaims(); c != nil && c.GetClusterName() == st.cluster {
@@ -289,14 +314,16 @@ func (s *Server) handle(ctx context.Context, st *stream, m *fleetv1.SpokeMessage
 			return st.send(resync("snapshot chunk out of order, or over the object limit"))
 		}
 		if done {
+			s.metrics.snapshots.Inc()
 			return st.send(ack(b.InventorySnapshot.GetSequence()))
 		}
 	case *fleetv1.SpokeMessage_InventoryDelta:
-		s.stats.deltas.Add(1)
 		if !st.inv.applyDelta(b.InventoryDelta) {
 			seq, _ := st.inv.state()
 			return st.send(resync(fmt.Sprintf("delta %d does not follow sequence %d", b.InventoryDelta.GetSequence(), seq)))
 		}
+		s.metrics.deltas.Inc()
+		s.metrics.changes.Add(float64(len(b.InventoryDelta.GetChanges())))
 		return st.send(ack(b.InventoryDelta.GetSequence()))
 	case *fleetv1.SpokeMessage_CertificateRenewal:
 		creds, err := s.reg.Renew(ctx, st.cluster, st.cert, b.CertificateRenewal.GetCsrPem())
@@ -313,7 +340,7 @@ func (s *Server) handle(ctx context.Context, st *stream, m *fleetv1.SpokeMessage
 		st.disconnect(fleetv1.DisconnectReason_DISCONNECT_REASON_PROTOCOL_ERROR, "Hello sent twice on one stream", 5*time.Second)
 	default:
 		// Findings, metrics, action status, spans and policy status are for the incident loop.
-		s.dropped.Add(1)
+		s.metrics.unhandled.Inc()
 	}
 	return nil
 }
@@ -343,6 +370,23 @@ func (s *Server) Inventory(cluster string, kinds []string, namespace string) (*f
 		out.ObservedAt = timestamppb.New(observed)
 	}
 	return out, true
+}
+
+// heldObjects counts the inventory objects this member holds.
+func (s *Server) heldObjects() int {
+	s.mu.Lock()
+	invs := make([]*inventory, 0, len(s.inv))
+	for _, inv := range s.inv {
+		invs = append(invs, inv)
+	}
+	s.mu.Unlock()
+	n := 0
+	for _, inv := range invs {
+		inv.mu.Lock()
+		n += len(inv.objects)
+		inv.mu.Unlock()
+	}
+	return n
 }
 
 // Connected is the number of streams this member serves.

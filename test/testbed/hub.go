@@ -32,6 +32,10 @@ type HubOptions struct {
 	// Partitionable puts a FaultProxy in front of every member's Raft transport, so that
 	// Isolate can cut a member off. Member i then binds Raft on 127.0.0.(10+i).
 	Partitionable bool
+	// Metrics serves each member's Prometheus metrics on a port of its own (MetricsAddr).
+	Metrics bool
+	// Pprof serves each member's Go profiles on a port of its own (PprofAddr).
+	Pprof bool
 }
 
 // Hub is a running multi-process hub: each member is a kubedevaiops-hub OS process with its own
@@ -44,6 +48,8 @@ type Hub struct {
 	binary        string
 	args          []string
 	partitionable bool
+	metrics       bool
+	pprof         bool
 	admin         tls.Certificate
 	mu            sync.Mutex
 	conns         map[string]*grpc.ClientConn
@@ -54,12 +60,15 @@ type HubMember struct {
 	ID, DataDir, RaftAddr, GRPCAddr string
 	// RaftBind is where the member's Raft listens; RaftAddr (what peers dial) is its proxy's
 	// address on a partitionable hub, else the same.
-	RaftBind          string
-	proxy             *FaultProxy
-	certPath, keyPath string
-	join              string
-	proc              *process
-	dir               string
+	RaftBind string
+	// MetricsAddr serves the member's /metrics when the hub was started with Metrics, PprofAddr
+	// its /debug/pprof/ with Pprof.
+	MetricsAddr, PprofAddr string
+	proxy                  *FaultProxy
+	certPath, keyPath      string
+	join                   string
+	proc                   *process
+	dir                    string
 }
 
 // projectBinary is one of the project's own commands, built from this checkout once per test
@@ -125,7 +134,7 @@ func StartHub(t testing.TB, opts HubOptions) *Hub {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &Hub{Dir: t.TempDir(), CA: ca, binary: bin, args: opts.Args, partitionable: opts.Partitionable, conns: map[string]*grpc.ClientConn{}}
+	h := &Hub{Dir: t.TempDir(), CA: ca, binary: bin, args: opts.Args, partitionable: opts.Partitionable, metrics: opts.Metrics, pprof: opts.Pprof, conns: map[string]*grpc.ClientConn{}}
 	t.Cleanup(h.Stop)
 	admin, err := ca.IssueAdmin("testbed-admin", []string{"admin"}, 24*time.Hour)
 	if err != nil {
@@ -168,6 +177,19 @@ func (h *Hub) AddMember() (*HubMember, error) {
 		RaftAddr: "127.0.0.1:" + strconv.Itoa(ports[0]), GRPCAddr: "127.0.0.1:" + strconv.Itoa(ports[1]),
 	}
 	m.RaftBind = m.RaftAddr
+	for _, a := range []struct {
+		on   bool
+		addr *string
+	}{{h.metrics, &m.MetricsAddr}, {h.pprof, &m.PprofAddr}} {
+		if !a.on {
+			continue
+		}
+		p, err := freePorts(1)
+		if err != nil {
+			return nil, err
+		}
+		*a.addr = "127.0.0.1:" + strconv.Itoa(p[0])
+	}
 	if h.partitionable {
 		ip := memberIP(i)
 		l, err := net.Listen("tcp", ip.String()+":0")
@@ -230,6 +252,12 @@ func (h *Hub) Start(i int) error {
 	} else {
 		args = append(args, "--join="+m.join)
 	}
+	if m.MetricsAddr != "" {
+		args = append(args, "--metrics-addr="+m.MetricsAddr)
+	}
+	if m.PprofAddr != "" {
+		args = append(args, "--pprof-addr="+m.PprofAddr)
+	}
 	args = append(args, h.args...)
 	p, err := startProcess("hub-"+m.ID, h.binary, args, m.dir, nil)
 	if err != nil {
@@ -268,6 +296,14 @@ func (h *Hub) CLIConnection(i int) (string, error) {
 	path := h.path(fmt.Sprintf("admin-%s.yaml", h.Members[i].ID))
 	content := fmt.Sprintf("hub: %s\ncert: %s\nkey: %s\nca: %s\n", h.Members[i].GRPCAddr, h.path("admin.crt"), h.path("admin.key"), h.path("ca.crt"))
 	return path, os.WriteFile(path, []byte(content), 0o600)
+}
+
+// PID is the member process's id, 0 when it never started.
+func (m *HubMember) PID() int {
+	if m.proc == nil {
+		return 0
+	}
+	return m.proc.cmd.Process.Pid
 }
 
 // Running reports whether the member's process is alive.

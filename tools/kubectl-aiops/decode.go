@@ -4,6 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+
 	fleetv1 "github.com/kubedevaiops/kubedevaiops/proto/fleet/v1"
 )
 
@@ -13,3 +16,9 @@ func decodeObject(r *fleetv1.Resource, v any) error {
 	}
 	return nil
 }
+
+func metav1LabelSelector(s *metav1.LabelSelector) (labels.Selector, error) {
+	return metav1.LabelSelectorAsSelector(s)
+}
+
+func labelSet(m map[string]string) labels.Set { return labels.Set(m) }

@@ -45,6 +45,7 @@ func newRootCommand() *cobra.Command {
 	conn.addFlags(root.PersistentFlags())
 	root.PersistentFlags().StringVarP(&output, "output", "o", "table", "output format: "+strings.Join([]string{"table", "json", "yaml"}, ", "))
 	root.AddCommand(newHubCommand(&conn, &output), newClustersCommand(&conn, &output), newTokenCommand(&conn, &output),
+		newSetsCommand(&conn, &output), newPlacementsCommand(&conn, &output),
 		newPoliciesCommand(&conn, &output), newAuditCommand(&conn, &output))
 	return root
 }
