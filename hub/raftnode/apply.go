@@ -8,6 +8,7 @@ import (
 
 	"github.com/hashicorp/raft"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	hubv1 "github.com/kubedevaiops/kubedevaiops/proto/hub/v1"
@@ -21,10 +22,20 @@ type Codec interface {
 	Batch(cmds [][]byte) ([]byte, error)
 	// SplitBatch returns the per-command results of a batch, in order.
 	SplitBatch(resp any, n int) ([]any, error)
-	// MarshalResult and UnmarshalResult carry one result to a forwarding member.
-	MarshalResult(resp any) ([]byte, error)
+	// MarshalResult and UnmarshalResult carry one result to a forwarding member. compact asks
+	// for the codec's cheaper encoding, which members of earlier versions cannot read: the
+	// leader uses it only when the forwarding member said it reads it (resultEncodingKey).
+	// UnmarshalResult reads both.
+	MarshalResult(resp any, compact bool) ([]byte, error)
 	UnmarshalResult(data []byte) (any, error)
 }
+
+// resultEncodingKey is the request metadata by which a forwarding member asks the leader for
+// compact results; a leader of an earlier version ignores it and answers as before.
+const (
+	resultEncodingKey     = "kubedevaiops-result-encoding"
+	resultEncodingCompact = "compact-v1"
+)
 
 // Apply commits one encoded store command and returns the FSM's result for it and the Raft index
 // it was committed at. On the leader, concurrent commands are packed into shared Raft entries; on
@@ -95,6 +106,7 @@ func (n *Node) forwardBatch(batch []*pending) {
 	for i, p := range batch {
 		cmds[i] = p.cmd
 	}
+	ctx = metadata.AppendToOutgoingContext(ctx, resultEncodingKey, resultEncodingCompact)
 	out, err := client.Apply(ctx, &hubv1.ApplyRequest{Commands: cmds, FromMember: n.cfg.ID})
 	if err != nil {
 		fail(classifyForwardErr(err))
@@ -154,37 +166,66 @@ type outcome struct {
 // batcher groups concurrent commands. It keeps at most maxInflight groups in flight; commands
 // arriving meanwhile wait and go out together in the next group, so groups grow with
 // concurrency and throughput with them. On the leader a group is one Raft entry; on a follower
-// it is one forward to the leader.
+// it is one forward to the leader. Groups are proposed by maxInflight long-lived workers rather
+// than a goroutine each: a fresh goroutine's small stack is grown and copied on every proposal.
 type batcher struct {
 	n        *Node
 	propose  func([]*pending)
 	in       chan *pending
 	max      int
 	inflight chan struct{}
+	work     chan []*pending
 }
 
 const maxInflight = 2
 
 func newBatcher(n *Node, max int, propose func([]*pending)) *batcher {
-	return &batcher{n: n, propose: propose, in: make(chan *pending, 4*max), max: max, inflight: make(chan struct{}, maxInflight)}
+	return &batcher{
+		n: n, propose: propose, in: make(chan *pending, 4*max), max: max,
+		inflight: make(chan struct{}, maxInflight), work: make(chan []*pending),
+	}
 }
 
 func (b *batcher) submit(ctx context.Context, cmd []byte) (any, uint64, error) {
+	p, err := b.enqueue(ctx, cmd)
+	if err != nil {
+		return nil, 0, err
+	}
+	return p.wait()
+}
+
+// enqueue hands cmd to the batcher; errRetry or ErrShutdown when it was never queued.
+func (b *batcher) enqueue(ctx context.Context, cmd []byte) (*pending, error) {
 	p := &pending{cmd: cmd, done: make(chan outcome, 1)}
 	select {
 	case b.in <- p:
+		return p, nil
 	case <-ctx.Done():
-		return nil, 0, errRetry // never queued
+		return nil, errRetry // never queued
 	case <-b.n.stop:
-		return nil, 0, ErrShutdown
+		return nil, ErrShutdown
 	}
-	// Once queued the command will be proposed; wait for its outcome even if ctx ends, so the
-	// caller never mistakes a committed write for a failed one.
+}
+
+// wait returns the outcome of a queued command. Once queued the command will be proposed, so
+// it waits even if the caller's context ends: a committed write must never look failed.
+func (p *pending) wait() (any, uint64, error) {
 	o := <-p.done
 	return o.resp, o.index, o.err
 }
 
 func (b *batcher) run(stop <-chan struct{}) {
+	// A proposal in flight at shutdown finishes on its own (Raft or the forward fails it);
+	// stopping does not wait for it.
+	defer close(b.work)
+	for range maxInflight {
+		go func() {
+			for batch := range b.work {
+				b.propose(batch)
+				<-b.inflight
+			}
+		}()
+	}
 	for {
 		select {
 		case <-stop:
@@ -209,10 +250,7 @@ func (b *batcher) run(stop <-chan struct{}) {
 				break fill
 			}
 		}
-		go func() {
-			defer func() { <-b.inflight }()
-			b.propose(batch)
-		}()
+		b.work <- batch // a worker is free: this group holds one of the maxInflight tokens
 	}
 }
 

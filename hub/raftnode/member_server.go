@@ -3,11 +3,12 @@ package raftnode
 import (
 	"context"
 	"errors"
-	"sync"
+	"slices"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
@@ -54,19 +55,31 @@ func (s *memberServer) Apply(ctx context.Context, req *hubv1.ApplyRequest) (*hub
 	if !s.n.IsLeader() {
 		return nil, errNotLeaderStatus
 	}
-	// Every command joins the leader's batcher at once, so a forwarded group rides in the same
-	// Raft entries as the leader's own writes.
-	results := make([]*hubv1.ApplyResult, len(req.GetCommands()))
-	var wg sync.WaitGroup
-	for i, cmd := range req.GetCommands() {
-		wg.Go(func() { results[i] = s.applyOne(ctx, cmd) })
+	// Every command joins the leader's batcher before any is waited for, so a forwarded group
+	// rides in the same Raft entries as the leader's own writes.
+	compact := slices.Contains(metadata.ValueFromIncomingContext(ctx, resultEncodingKey), resultEncodingCompact)
+	cmds := req.GetCommands()
+	queued := make([]*pending, len(cmds))
+	errs := make([]error, len(cmds))
+	for i, cmd := range cmds {
+		queued[i], errs[i] = s.n.apply.enqueue(ctx, cmd)
 	}
-	wg.Wait()
+	results := make([]*hubv1.ApplyResult, len(cmds))
+	for i, p := range queued {
+		var (
+			resp  any
+			index uint64
+			err   = errs[i]
+		)
+		if p != nil {
+			resp, index, err = p.wait()
+		}
+		results[i] = s.result(resp, index, err, compact)
+	}
 	return &hubv1.ApplyResponse{Results: results}, nil
 }
 
-func (s *memberServer) applyOne(ctx context.Context, cmd []byte) *hubv1.ApplyResult {
-	resp, index, err := s.n.apply.submit(ctx, cmd)
+func (s *memberServer) result(resp any, index uint64, err error, compact bool) *hubv1.ApplyResult {
 	switch {
 	case errors.Is(err, errRetry), errors.Is(err, ErrShutdown): // never proposed
 		return &hubv1.ApplyResult{Outcome: hubv1.ApplyOutcome_APPLY_OUTCOME_NOT_APPLIED, Message: "not proposed: " + errMessage(err)}
@@ -75,7 +88,7 @@ func (s *memberServer) applyOne(ctx context.Context, cmd []byte) *hubv1.ApplyRes
 	case err != nil:
 		return &hubv1.ApplyResult{Outcome: hubv1.ApplyOutcome_APPLY_OUTCOME_FAILED, Message: err.Error()}
 	}
-	data, err := s.n.cfg.Codec.MarshalResult(resp)
+	data, err := s.n.cfg.Codec.MarshalResult(resp, compact)
 	if err != nil {
 		return &hubv1.ApplyResult{Outcome: hubv1.ApplyOutcome_APPLY_OUTCOME_UNKNOWN, Message: "encode result: " + err.Error()}
 	}

@@ -74,6 +74,10 @@ type Config struct {
 	Fast bool
 }
 
+// logCacheEntries is how many recent Raft entries each member keeps decoded in memory; an entry
+// holds up to MaxBatch writes.
+const logCacheEntries = 64
+
 // Node is one running hub member.
 type Node struct {
 	cfg       Config
@@ -204,7 +208,15 @@ func New(cfg Config) (*Node, error) {
 		}
 	}
 
-	n.raft, err = raft.NewRaft(rc, cfg.FSM, n.store, n.store, snaps, n.transport)
+	// Recent entries stay in memory: the leader replicates them to every follower and each
+	// member hands them to its FSM right after writing them, and each read from BoltDB would
+	// decode the whole entry again. Writes still go to BoltDB (and fsync) before they count.
+	logs, err := raft.NewLogCache(logCacheEntries, n.store)
+	if err != nil {
+		n.closeStores()
+		return nil, fmt.Errorf("raftnode: log cache: %w", err)
+	}
+	n.raft, err = raft.NewRaft(rc, cfg.FSM, logs, n.store, snaps, n.transport)
 	if err != nil {
 		n.closeStores()
 		return nil, fmt.Errorf("raftnode: start raft: %w", err)

@@ -94,17 +94,28 @@ type remoteError struct {
 func (e *remoteError) Error() string { return e.msg }
 func (e *remoteError) Unwrap() error { return e.sentinel }
 
-// MarshalResult encodes one result for the member API.
-func (Codec) MarshalResult(resp any) ([]byte, error) {
+// MarshalResult encodes one result for the member API: compact (see wire.go) for a member that
+// reads it, else JSON, which every version reads.
+func (Codec) MarshalResult(resp any, compact bool) ([]byte, error) {
 	res, ok := resp.(*Result)
 	if !ok {
 		return nil, fmt.Errorf("result is %T, not *store.Result", resp)
 	}
+	if compact {
+		return marshalCompact(toWire(res)), nil
+	}
 	return json.Marshal(toWire(res))
 }
 
-// UnmarshalResult decodes a result from the member API.
+// UnmarshalResult decodes a result from the member API, in either encoding.
 func (Codec) UnmarshalResult(data []byte) (any, error) {
+	if len(data) > 0 && data[0] == compactResultV1 {
+		w, err := unmarshalCompact(data)
+		if err != nil {
+			return nil, err
+		}
+		return fromWire(w), nil
+	}
 	var w wireResult
 	if err := json.Unmarshal(data, &w); err != nil {
 		return nil, err

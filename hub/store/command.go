@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -166,9 +167,25 @@ func WithAudit(cmd []byte, e AuditEntry) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	w.Audit = audit
-	return encode(CommandType(cmd[0]), &w)
+	if w.Audit != nil || len(w.ProtoReflect().GetUnknown()) > 0 {
+		w.Audit = audit
+		return encode(CommandType(cmd[0]), &w)
+	}
+	// audit is the last field, so appending it to cmd writes what encoding the whole message
+	// would, without doing so a second time.
+	size := marshalOpts.Size(audit)
+	out := make([]byte, 0, len(cmd)+protowire.SizeTag(resourceWriteAudit)+protowire.SizeBytes(size))
+	out = append(out, cmd...)
+	out = protowire.AppendTag(out, resourceWriteAudit, protowire.BytesType)
+	out = protowire.AppendVarint(out, uint64(size))
+	if out, err = marshalOpts.MarshalAppend(out, audit); err != nil {
+		return nil, fmt.Errorf("%w: encoding the audit record: %v", ErrInvalid, err)
+	}
+	return out, nil
 }
+
+// resourceWriteAudit is the number of hubv1.ResourceWrite's audit field, its last.
+const resourceWriteAudit protowire.Number = 9
 
 // EncodeDelete encodes the deletion of one resource; expectedResourceVersion as for
 // EncodeUpdate.
@@ -237,7 +254,6 @@ func EncodeBatch(cmds [][]byte) ([]byte, error) {
 	if len(cmds) > MaxBatchCommands {
 		return nil, fmt.Errorf("%w: batch of %d commands, limit %d", ErrTooLarge, len(cmds), MaxBatchCommands)
 	}
-	b := &hubv1.Batch{Commands: make([]*hubv1.BatchEntry, len(cmds))}
 	for i, c := range cmds {
 		if len(c) == 0 {
 			return nil, fmt.Errorf("%w: batch command %d is empty", ErrInvalid, i)
@@ -245,9 +261,10 @@ func EncodeBatch(cmds [][]byte) ([]byte, error) {
 		if CommandType(c[0])&^IgnoreUnknownFlag == CmdBatch {
 			return nil, fmt.Errorf("%w: batch command %d is a batch; batches do not nest", ErrInvalid, i)
 		}
-		b.Commands[i] = &hubv1.BatchEntry{Type: uint32(c[0]), Payload: c[1:]}
 	}
-	return encode(CmdBatch, b)
+	b := make([]byte, 1, 1+batchSize(cmds))
+	b[0] = byte(CmdBatch)
+	return appendBatch(b, cmds), nil
 }
 
 // checkRef validates a kind, namespace and name.
@@ -285,6 +302,11 @@ func checkNamespace(ki KindInfo, namespace string) error {
 // canonicalObject validates obj as a kind object and returns it re-encoded from the
 // kind's Go type, with its namespace and name.
 func canonicalObject(kind string, obj any) (ki KindInfo, out []byte, ns, name string, err error) {
+	onWarmStack(func() { ki, out, ns, name, err = decodeAndReencode(kind, obj) })
+	return ki, out, ns, name, err
+}
+
+func decodeAndReencode(kind string, obj any) (ki KindInfo, out []byte, ns, name string, err error) {
 	ki, ok := LookupKind(kind)
 	if !ok {
 		return ki, nil, "", "", fmt.Errorf("%w: unknown kind %q", ErrInvalid, kind)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"runtime/debug"
+	"strings"
 
 	memdb "github.com/hashicorp/go-memdb"
 	"github.com/hashicorp/raft"
@@ -30,12 +31,95 @@ func init() {
 }
 
 // applier applies the commands of one or more Raft entries in one memdb transaction.
+//
+// It never reads through txn: memdb serves a read on an index the transaction has written by
+// cloning that index's radix transaction, which forgets the nodes the transaction has already
+// copied, so the next write copies its whole path again (for the audit index, a node of up to
+// 256 edges per record). Reads go to what this transaction wrote (written, auditSeq/auditHash)
+// and else to base, the state the transaction started from; every write to the resources and
+// audit tables goes through the methods below, which keep those up to date.
 type applier struct {
 	s      *Store
 	txn    *memdb.Txn
-	index  uint64  // store index, bumped by each applied mutation
-	events []Event // watch events, published after commit
-	raft   uint64  // index of the Raft entry being applied
+	base   *memdb.Txn // read-only, at the state txn started from
+	index  uint64     // store index, bumped by each applied mutation
+	events []Event    // watch events, published after commit
+	raft   uint64     // index of the Raft entry being applied
+
+	written map[string]*Resource // by id key: what this transaction left; nil when deleted
+	// The audit head (sequence 0: none), once auditLoaded.
+	auditSeq    uint64
+	auditHash   []byte
+	auditLoaded bool
+}
+
+func newApplier(s *Store) *applier {
+	db := s.db.Load()
+	return &applier{s: s, txn: db.Txn(true), base: db.Txn(false), index: s.index.Load(), written: map[string]*Resource{}}
+}
+
+// current returns the resource as this transaction sees it, nil when there is none.
+func (a *applier) current(kind, ns, name string) (*Resource, error) {
+	if strings.IndexByte(kind, 0) < 0 && strings.IndexByte(ns, 0) < 0 && strings.IndexByte(name, 0) < 0 {
+		if r, ok := a.written[string(resourceKey(kind, ns, name))]; ok {
+			return r, nil
+		}
+	}
+	raw, err := a.base.First(tableResources, indexID, kind, ns, name) // refuses a NUL, as txn would
+	if err != nil || raw == nil {
+		return nil, err
+	}
+	return raw.(*Resource), nil
+}
+
+func (a *applier) insertResource(r *Resource) error {
+	if err := a.txn.Insert(tableResources, r); err != nil {
+		return err
+	}
+	a.written[string(resourceKey(r.Kind, r.Namespace, r.Name))] = r
+	return nil
+}
+
+func (a *applier) deleteResource(r *Resource) error {
+	if err := a.txn.Delete(tableResources, r); err != nil {
+		return err
+	}
+	a.written[string(resourceKey(r.Kind, r.Namespace, r.Name))] = nil
+	return nil
+}
+
+// auditHead returns the sequence and hash of the last audit record (0, nil: none).
+func (a *applier) auditHead() (uint64, []byte, error) {
+	if !a.auditLoaded {
+		raw, err := a.base.Last(tableAudit, indexID)
+		if err != nil {
+			return 0, nil, err
+		}
+		if raw != nil {
+			head := raw.(*AuditRecord)
+			a.auditSeq, a.auditHash = head.Sequence, head.Hash
+		}
+		a.auditLoaded = true
+	}
+	return a.auditSeq, a.auditHash, nil
+}
+
+// insertAudit appends r, which must follow the head auditHead returned.
+func (a *applier) insertAudit(r *AuditRecord) error {
+	if err := a.txn.Insert(tableAudit, r); err != nil {
+		return err
+	}
+	a.auditSeq, a.auditHash, a.auditLoaded = r.Sequence, r.Hash, true
+	return nil
+}
+
+// deleteAudit removes r, which must be the head: the record before it becomes the head.
+func (a *applier) deleteAudit(r *AuditRecord) error {
+	if err := a.txn.Delete(tableAudit, r); err != nil {
+		return err
+	}
+	a.auditSeq, a.auditHash, a.auditLoaded = r.Sequence-1, r.PrevHash, true
+	return nil
 }
 
 // Apply applies one committed Raft entry; see Result for what it returns.
@@ -73,7 +157,7 @@ func (s *Store) applyLogs(logs []*raft.Log) (out []any, ok bool) {
 	if len(logs) == 0 {
 		return out, true
 	}
-	a := &applier{s: s, txn: s.db.Load().Txn(true), index: s.index.Load()}
+	a := newApplier(s)
 	if !a.run(logs, out) {
 		a.txn.Abort()
 		return nil, false
@@ -132,22 +216,22 @@ func (a *applier) dispatch(t CommandType, payload []byte) *Result {
 func (a *applier) fail(err error) *Result { return &Result{Index: a.index, Err: err} }
 
 func applyBatch(a *applier, payload []byte) *Result {
-	var b hubv1.Batch
-	if err := proto.Unmarshal(payload, &b); err != nil {
+	cmds, err := decodeBatch(payload)
+	if err != nil {
 		return a.fail(fmt.Errorf("%w: malformed Batch payload: %v", ErrInvalid, err))
 	}
-	if len(b.Commands) > MaxBatchCommands {
-		return a.fail(fmt.Errorf("%w: batch of %d commands, limit %d", ErrTooLarge, len(b.Commands), MaxBatchCommands))
+	if len(cmds) > MaxBatchCommands {
+		return a.fail(fmt.Errorf("%w: batch of %d commands, limit %d", ErrTooLarge, len(cmds), MaxBatchCommands))
 	}
-	subs := make([]*Result, len(b.Commands))
-	for i, c := range b.Commands {
+	subs := make([]*Result, len(cmds))
+	for i, c := range cmds {
 		switch {
-		case c.Type > 0xff:
-			subs[i] = a.fail(fmt.Errorf("%w: batch command %d: type %d is not a byte", ErrInvalid, i, c.Type))
-		case CommandType(c.Type)&^IgnoreUnknownFlag == CmdBatch:
+		case c.typ > 0xff:
+			subs[i] = a.fail(fmt.Errorf("%w: batch command %d: type %d is not a byte", ErrInvalid, i, c.typ))
+		case CommandType(c.typ)&^IgnoreUnknownFlag == CmdBatch:
 			subs[i] = a.fail(fmt.Errorf("%w: batch command %d is a batch; batches do not nest", ErrInvalid, i))
 		default:
-			subs[i] = a.dispatch(CommandType(c.Type), c.Payload)
+			subs[i] = a.dispatch(CommandType(c.typ), c.payload)
 		}
 	}
 	return &Result{Index: a.index, Batch: subs}
@@ -171,13 +255,9 @@ func applyResourceWrite(a *applier, payload []byte) *Result {
 	if len(w.ObjectJson) > MaxObjectSize {
 		return a.fail(fmt.Errorf("%w: %s %s object is %d bytes, limit %d", ErrTooLarge, w.Kind, w.Name, len(w.ObjectJson), MaxObjectSize))
 	}
-	raw, err := a.txn.First(tableResources, indexID, w.Kind, w.Namespace, w.Name)
+	cur, err := a.current(w.Kind, w.Namespace, w.Name)
 	if err != nil {
 		return a.fail(fmt.Errorf("%w: %s %s: %v", ErrInvalid, w.Kind, w.Name, err))
-	}
-	var cur *Resource
-	if raw != nil {
-		cur = raw.(*Resource)
 	}
 	if w.Audit != nil {
 		if err := checkAuditAppend(w.Audit); err != nil {
@@ -328,7 +408,7 @@ func (a *applier) put(r *Resource, t EventType) *Result {
 	if len(r.Object) > MaxObjectSize {
 		return a.fail(fmt.Errorf("%w: %s %s object is %d bytes with its metadata, limit %d", ErrTooLarge, r.Kind, r.Name, len(r.Object), MaxObjectSize))
 	}
-	if err := a.txn.Insert(tableResources, r); err != nil {
+	if err := a.insertResource(r); err != nil {
 		return a.fail(fmt.Errorf("%w: %s %s: %v", ErrInvalid, r.Kind, r.Name, err))
 	}
 	a.index = r.ModifyIndex
@@ -348,7 +428,7 @@ func (a *applier) delete(w *hubv1.ResourceWrite, cur *Resource) *Result {
 		d.setResourceVersion(idx)
 		gone.Object = d.marshal()
 	}
-	if err := a.txn.Delete(tableResources, cur); err != nil {
+	if err := a.deleteResource(cur); err != nil {
 		return a.fail(fmt.Errorf("%w: %s: %v", ErrInvalid, ref(w), err))
 	}
 	a.index = idx
@@ -388,22 +468,18 @@ func checkAuditAppend(c *hubv1.AuditAppend) error {
 
 // appendAudit links a validated entry into the hash chain.
 func (a *applier) appendAudit(c *hubv1.AuditAppend) *Result {
-	seq, prev := uint64(1), []byte(nil)
-	raw, err := a.txn.Last(tableAudit, indexID)
+	head, prev, err := a.auditHead()
 	if err != nil {
 		return a.fail(fmt.Errorf("%w: reading the audit head: %v", ErrInvalid, err))
 	}
-	if raw != nil {
-		head := raw.(*AuditRecord)
-		seq, prev = head.Sequence+1, head.Hash
-	}
+	seq := head + 1
 	idx := a.index + 1
 	r := &AuditRecord{
 		Sequence: seq, Time: c.Time.AsTime().UTC(), Actor: c.Actor, Action: c.Action, Target: c.Target,
 		Cluster: c.Cluster, TraceID: c.TraceId, Details: c.DetailsJson, PrevHash: prev, Index: idx,
 	}
 	r.Hash = AuditHash(r)
-	if err := a.txn.Insert(tableAudit, r); err != nil {
+	if err := a.insertAudit(r); err != nil {
 		return a.fail(fmt.Errorf("%w: appending audit record %d: %v", ErrInvalid, seq, err))
 	}
 	a.index = idx

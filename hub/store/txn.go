@@ -88,17 +88,17 @@ func applyTransaction(a *applier, payload []byte) *Result {
 	for i := len(undos) - 1; i >= 0; i-- {
 		u := undos[i]
 		if u.appended != nil {
-			if err := a.txn.Delete(tableAudit, u.appended); err != nil {
+			if err := a.deleteAudit(u.appended); err != nil {
 				panic(fmt.Sprintf("store: undo audit append %d: %v", u.appended.Sequence, err))
 			}
 		}
 		if u.written != nil {
-			if err := a.txn.Delete(tableResources, u.written); err != nil {
+			if err := a.deleteResource(u.written); err != nil {
 				panic(fmt.Sprintf("store: undo write of %s %s: %v", u.written.Kind, u.written.Name, err))
 			}
 		}
 		if u.prev != nil {
-			if err := a.txn.Insert(tableResources, u.prev); err != nil {
+			if err := a.insertResource(u.prev); err != nil {
 				panic(fmt.Sprintf("store: undo write of %s %s: %v", u.prev.Kind, u.prev.Name, err))
 			}
 		}
@@ -119,9 +119,9 @@ func (a *applier) currentOf(payload []byte) (*Resource, bool) {
 		return nil, false // the write itself fails on the same payload
 	}
 	deleting := w.Op == hubv1.ResourceOp_RESOURCE_OP_DELETE
-	raw, err := a.txn.First(tableResources, indexID, w.Kind, w.Namespace, w.Name)
-	if err != nil || raw == nil {
+	cur, err := a.current(w.Kind, w.Namespace, w.Name)
+	if err != nil {
 		return nil, deleting
 	}
-	return raw.(*Resource), deleting
+	return cur, deleting
 }
