@@ -12,7 +12,7 @@ VERSION  ?= v0.1.0-dev
 BENCHTIME ?= 3x
 LDFLAGS  := -X main.commit=$(COMMIT) -X main.version=$(VERSION)
 # Generated files, checked for staleness by `make test`.
-GENERATED := api proto charts/kubedevaiops-agent/crds
+GENERATED := api proto charts/kubedevaiops-agent/crds test/capi/testdata
 
 export TESTBIN
 
@@ -40,6 +40,9 @@ generate: tools ## regenerate deep-copy code, CRDs and protobuf/gRPC code
 	rm -rf charts/kubedevaiops-agent/crds && mkdir -p charts/kubedevaiops-agent/crds
 	cp api/crds/bases/*.yaml charts/kubedevaiops-agent/crds/
 	cd proto && PATH=$(TOOLBIN):$$PATH $(TOOLBIN)/buf generate
+	@# test/capi installs Cluster API's Cluster CRD, generated from the pinned v1beta2 Go types (go.mod).
+	tmp=$$(mktemp -d) && $(TOOLBIN)/controller-gen crd paths=sigs.k8s.io/cluster-api/api/core/v1beta2 output:crd:artifacts:config=$$tmp && \
+		mkdir -p test/capi/testdata && cp $$tmp/cluster.x-k8s.io_clusters.yaml test/capi/testdata/ && rm -rf $$tmp
 
 check-generated: generate ## fail when committed generated code differs from what `make generate` makes
 	@if [ -n "$$(git status --porcelain -- $(GENERATED))" ]; then \

@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/kubedevaiops/kubedevaiops/hub/capi"
 	"github.com/kubedevaiops/kubedevaiops/hub/registration"
 )
 
@@ -81,6 +82,9 @@ for a single throw-away member with generated certificates.`,
 	f.StringVar(&opts.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 	f.DurationVar(&opts.ClusterCertTTL, "cluster-cert-ttl", registration.DefaultCertTTL, "lifetime of the client certificates the hub signs for clusters; spokes renew at 2/3 of it")
 	f.DurationVar(&opts.ClusterLease, "cluster-lease-duration", registration.DefaultLeaseDuration, "cluster lease (whole seconds): a cluster turns Unknown after 5 leases without a heartbeat")
+	f.StringVar(&opts.CAPI.Kubeconfig, "capi-kubeconfig", "", "kubeconfig of a Cluster API management cluster: import its Provisioned Clusters and install the agent in them (off when empty)")
+	f.StringVar(&opts.CAPI.AgentImage, "agent-image", capi.DefaultAgentImage(version), "agent container image the Cluster API import installs")
+	f.StringSliceVar(&opts.CAPI.HubEndpoints, "capi-hub-endpoints", nil, "hub gRPC addresses (host:port, comma-separated) imported agents register with (default: the members' advertised addresses)")
 	f.StringVar(&opts.PprofAddr, "pprof-addr", "", "serve Go's net/http/pprof profiles on this address (e.g. 127.0.0.1:6060; port 0 picks one, logged); off when empty")
 	_ = f.MarkHidden("pprof-addr")
 

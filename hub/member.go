@@ -44,6 +44,8 @@ type memberOptions struct {
 	PprofAddr string
 	// ClusterCertTTL is the lifetime of cluster certificates; ClusterLease the cluster lease.
 	ClusterCertTTL, ClusterLease time.Duration
+	// CAPI configures the Cluster API importer.
+	CAPI capiOptions
 }
 
 func (o *memberOptions) grpcAdvertise() string {
@@ -91,6 +93,10 @@ func runMember(ctx context.Context, opts memberOptions, out io.Writer) error {
 		defer os.RemoveAll(dir)
 	}
 	if err := opts.validate(); err != nil {
+		return err
+	}
+	capiMgmt, err := opts.CAPI.validate()
+	if err != nil {
 		return err
 	}
 	log, err := newLogger(opts.LogLevel)
@@ -153,6 +159,13 @@ func runMember(ctx context.Context, opts memberOptions, out io.Writer) error {
 	api := fleetapi.New(fleetapi.Config{Node: node, Store: fsm, Logger: log, GRPCAddr: opts.grpcAdvertise(), Registrar: registrar, Inventory: spokes})
 	node.RunWhileLeader("member-registry", api.KeepMemberRecords)
 	node.RunWhileLeader("cluster-health", spokes.Health)
+	capiImporter, err := newCAPIImporter(opts.CAPI, capiMgmt, opts.CACert, node, fsm, registrar, log)
+	if err != nil {
+		return err
+	}
+	if capiImporter != nil {
+		node.RunWhileLeader("capi-import", capiImporter.Run)
+	}
 	spokesDone := make(chan struct{})
 	go func() { spokes.Run(ctx); close(spokesDone) }()
 	defer func() { <-spokesDone }()
