@@ -16,7 +16,7 @@ GENERATED := api proto charts/kubedevaiops-agent/crds test/capi/testdata
 
 export TESTBIN
 
-.PHONY: help build test testbin generate check-generated lint bench bench-store demo tools clean test-linearizability
+.PHONY: help build test testbin generate check-generated lint bench bench-store bench-fleet demo tools clean test-linearizability
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -63,6 +63,9 @@ test-linearizability: ## the long linearizability run: SCHEDULES fault schedules
 
 bench-store: testbin ## committed writes/s and p50/p99 of a 3-member hub and a 3-member etcd, side by side
 	$(GO) test -run '^$$' -bench BenchmarkWrites -benchtime=$(or $(STORE_WRITES),3000)x -timeout 60m ./test/hub/
+
+bench-fleet: testbin ## registrations/s, hub RSS per spoke and ingest of simulated spokes (FLEET_SIZES, default 1000,10000)
+	$(GO) test -run '^$$' -bench BenchmarkFleet -benchtime=1x -timeout 90m ./test/fleet/
 
 bench: testbin ## run the benchmarks (only the packages that have some, so no suite starts its test bed for nothing)
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime=$(BENCHTIME) \

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -45,4 +46,9 @@ func TestMemberOptionsNameWhatIsMissing(t *testing.T) {
 	require.ErrorContains(t, opts.validate(), `--id "Bad_ID"`)
 	opts.ID, opts.Bootstrap, opts.Join = "m1", true, "x:1"
 	require.ErrorContains(t, opts.validate(), "--bootstrap and --join exclude each other")
+	opts.Join = ""
+	opts.ClusterLease = 1500 * time.Millisecond
+	require.ErrorContains(t, opts.validate(), "--cluster-lease-duration 1.5s: give whole seconds")
+	opts.ClusterLease, opts.ClusterCertTTL = time.Second, 5*time.Second
+	require.ErrorContains(t, opts.validate(), "--cluster-cert-ttl 5s: at least 10s")
 }

@@ -81,6 +81,7 @@ for a single throw-away member with generated certificates.`,
 	_ = f.MarkHidden("fast-raft")
 	f.StringVar(&opts.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 	f.DurationVar(&opts.ClusterCertTTL, "cluster-cert-ttl", registration.DefaultCertTTL, "lifetime of the client certificates the hub signs for clusters; spokes renew at 2/3 of it")
+	f.StringVar(&opts.MetricsAddr, "metrics-addr", "", "serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9090); off when empty")
 	f.DurationVar(&opts.ClusterLease, "cluster-lease-duration", registration.DefaultLeaseDuration, "cluster lease (whole seconds): a cluster turns Unknown after 5 leases without a heartbeat")
 	f.StringVar(&opts.CAPI.Kubeconfig, "capi-kubeconfig", "", "kubeconfig of a Cluster API management cluster: import its Provisioned Clusters and install the agent in them (off when empty)")
 	f.StringVar(&opts.CAPI.AgentImage, "agent-image", capi.DefaultAgentImage(version), "agent container image the Cluster API import installs")

@@ -15,12 +15,16 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/kubedevaiops/kubedevaiops/hub/fleetapi"
 	"github.com/kubedevaiops/kubedevaiops/hub/pki"
+	"github.com/kubedevaiops/kubedevaiops/hub/placementctl"
 	"github.com/kubedevaiops/kubedevaiops/hub/raftnode"
 	"github.com/kubedevaiops/kubedevaiops/hub/registration"
 	"github.com/kubedevaiops/kubedevaiops/hub/spokeapi"
@@ -44,6 +48,8 @@ type memberOptions struct {
 	PprofAddr string
 	// ClusterCertTTL is the lifetime of cluster certificates; ClusterLease the cluster lease.
 	ClusterCertTTL, ClusterLease time.Duration
+	// MetricsAddr serves Prometheus metrics; empty disables it.
+	MetricsAddr string
 	// CAPI configures the Cluster API importer.
 	CAPI capiOptions
 }
@@ -71,10 +77,11 @@ func (o *memberOptions) validate() error {
 	if errs := validation.IsDNS1123Subdomain(o.ID); len(errs) > 0 {
 		return fmt.Errorf("--id %q: %s (member ids are DNS-1123 names, e.g. hub-1)", o.ID, strings.Join(errs, "; "))
 	}
-	if o.ClusterLease < time.Second || o.ClusterLease%time.Second != 0 {
+	// Zero means the default (the flags always set one; a config file or a caller may not).
+	if o.ClusterLease != 0 && (o.ClusterLease < time.Second || o.ClusterLease%time.Second != 0) {
 		return fmt.Errorf("--cluster-lease-duration %s: give whole seconds, at least 1s (OCM leases are in seconds)", o.ClusterLease)
 	}
-	if o.ClusterCertTTL < 10*time.Second {
+	if o.ClusterCertTTL != 0 && o.ClusterCertTTL < 10*time.Second {
 		return fmt.Errorf("--cluster-cert-ttl %s: at least 10s, so a spoke can renew before expiry", o.ClusterCertTTL)
 	}
 	if o.Bootstrap && o.Join != "" {
@@ -155,10 +162,20 @@ func runMember(ctx context.Context, opts memberOptions, out io.Writer) error {
 	registrar := registration.New(registration.Config{
 		Node: node, Store: fsm, CA: clusterCA, CertTTL: opts.ClusterCertTTL, LeaseDuration: opts.ClusterLease, Logger: log,
 	})
-	spokes := spokeapi.New(spokeapi.Config{Node: node, Store: fsm, Registrar: registrar, Logger: log})
+	metrics := prometheus.NewRegistry()
+	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	spokes := spokeapi.New(spokeapi.Config{Node: node, Store: fsm, Registrar: registrar, Logger: log, Metrics: metrics})
+	if opts.MetricsAddr != "" {
+		stopMetrics, err := serveMetrics(opts.MetricsAddr, metrics, log)
+		if err != nil {
+			return err
+		}
+		defer stopMetrics()
+	}
 	api := fleetapi.New(fleetapi.Config{Node: node, Store: fsm, Logger: log, GRPCAddr: opts.grpcAdvertise(), Registrar: registrar, Inventory: spokes})
 	node.RunWhileLeader("member-registry", api.KeepMemberRecords)
 	node.RunWhileLeader("cluster-health", spokes.Health)
+	node.RunWhileLeader("placement", placementctl.New(node, fsm, log).Run)
 	capiImporter, err := newCAPIImporter(opts.CAPI, capiMgmt, opts.CACert, node, fsm, registrar, log)
 	if err != nil {
 		return err
@@ -177,7 +194,10 @@ func runMember(ctx context.Context, opts memberOptions, out io.Writer) error {
 	grpcTLS.ClientAuth = tls.VerifyClientCertIfGiven
 	grpcTLS.VerifyPeerCertificate = nil
 	grpcTLS.NextProtos = []string{"h2"}
-	srv := grpc.NewServer(grpc.Creds(credentials.NewTLS(grpcTLS)), grpc.MaxRecvMsgSize(8<<20))
+	// Thousands of spokes each hold a connection: small per-connection buffers, and a write
+	// buffer released while a connection is idle, keep a member's memory per spoke low.
+	srv := grpc.NewServer(grpc.Creds(credentials.NewTLS(grpcTLS)), grpc.MaxRecvMsgSize(8<<20),
+		grpc.ReadBufferSize(8<<10), grpc.WriteBufferSize(16<<10), grpc.SharedWriteBuffer(true))
 	node.RegisterMemberServer(srv)
 	fleetv1.RegisterFleetServer(srv, api)
 	fleetv1.RegisterRegistrationServer(srv, registration.NewService(registrar))
@@ -284,6 +304,21 @@ func newLogger(level string) (*slog.Logger, error) {
 		return nil, fmt.Errorf("--log-level %q: use debug, info, warn or error", level)
 	}
 	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
+}
+
+// serveMetrics serves the member's Prometheus metrics on their own listener, apart from the
+// authenticated gRPC endpoint.
+func serveMetrics(addr string, reg *prometheus.Registry, log *slog.Logger) (stop func(), err error) {
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--metrics-addr %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(lis) }()
+	log.Info("metrics serving", "metrics_addr", lis.Addr().String())
+	return func() { _ = srv.Close() }, nil
 }
 
 // servePprof serves the pprof handlers on their own mux and listener, so profiling never shares

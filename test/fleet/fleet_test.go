@@ -3,6 +3,7 @@ package fleet
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"sort"
@@ -19,6 +20,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	clusterv1 "open-cluster-management.io/api/cluster/v1"
+	clusterv1beta1 "open-cluster-management.io/api/cluster/v1beta1"
 	clusterv1beta2 "open-cluster-management.io/api/cluster/v1beta2"
 
 	fleetv1 "github.com/kubedevaiops/kubedevaiops/proto/fleet/v1"
@@ -132,6 +134,22 @@ func TestRegisterStreamFailover(t *testing.T) {
 		assert.Equal(t, uint32(2), uses[auto.GetToken().GetId()])
 	})
 
+	t.Run("a placement selects the set's available clusters", func(t *testing.T) {
+		set := []byte(`{"apiVersion":"cluster.open-cluster-management.io/v1beta2","kind":"ManagedClusterSet","metadata":{"name":"prod"},"spec":{}}`)
+		_, err := admin.ApplyClusterSet(ctx, &fleetv1.ApplyClusterSetRequest{ClusterSet: &fleetv1.Resource{ObjectJson: set}})
+		require.NoError(t, err)
+		p := []byte(`{"apiVersion":"cluster.open-cluster-management.io/v1beta1","kind":"Placement","metadata":{"name":"web","namespace":"default"},
+			"spec":{"clusterSets":["prod"],"predicates":[{"requiredClusterSelector":{"labelSelector":{"matchLabels":{"env":"test"}}}}],
+			"decisionStrategy":{"groupStrategy":{"clustersPerDecisionGroup":1}}}}`)
+		_, err = admin.ApplyPlacement(ctx, &fleetv1.ApplyPlacementRequest{Placement: &fleetv1.Resource{ObjectJson: p}})
+		require.NoError(t, err)
+		eventually(t, 30*time.Second, "decisions", func() error {
+			return decided(ctx, admin, "web", clusters[1].Name, clusters[2].Name)
+		})
+	})
+
+	t.Run("kubectl aiops", func(t *testing.T) { testCLI(t, hub, clusters) })
+
 	t.Run("inventory at the hub matches each cluster", func(t *testing.T) {
 		for _, c := range clusters {
 			eventually(t, time.Minute, c.Name+" inventory", func() error { return inventoryMatches(ctx, admin, c) })
@@ -181,6 +199,7 @@ func TestRegisterStreamFailover(t *testing.T) {
 			}
 			return nil
 		})
+		eventually(t, 30*time.Second, "the placement drops "+name, func() error { return decided(ctx, admin, "web", clusters[1].Name) })
 		before := registrations(ctx, t, admin)
 		require.NoError(t, agents[2].Start())
 		eventually(t, time.Minute, name+" back", func() error {
@@ -194,6 +213,9 @@ func TestRegisterStreamFailover(t *testing.T) {
 			return conditionIs(mc, clusterv1.ManagedClusterConditionAvailable, "True", "")
 		})
 		assert.Equal(t, before, registrations(ctx, t, admin), "no new registration request")
+		eventually(t, 30*time.Second, "the placement takes "+name+" back", func() error {
+			return decided(ctx, admin, "web", clusters[1].Name, clusters[2].Name)
+		})
 		assert.NotContains(t, agents[2].Log(200), "registered with the hub", "the restarted agent used its stored certificate")
 	})
 
@@ -237,6 +259,41 @@ func TestRegisterStreamFailover(t *testing.T) {
 			assert.NotContains(t, string(r.GetEntryJson())+r.GetSubject(), tok, "no token secret in the audit log")
 		}
 	}
+}
+
+// decided checks that a placement in namespace default selected exactly these clusters, one
+// decision group each, and says so in its status.
+func decided(ctx context.Context, admin fleetv1.FleetClient, placement string, want ...string) error {
+	out, err := admin.ListPlacementDecisions(ctx, &fleetv1.ListPlacementDecisionsRequest{Namespace: "default", Placement: placement})
+	if err != nil {
+		return err
+	}
+	var got []string
+	for _, r := range out.GetDecisions() {
+		var d clusterv1beta1.PlacementDecision
+		if err := json.Unmarshal(r.GetObjectJson(), &d); err != nil {
+			return err
+		}
+		for _, c := range d.Status.Decisions {
+			got = append(got, c.ClusterName)
+		}
+	}
+	sort.Strings(got)
+	if !slices.Equal(got, want) {
+		return fmt.Errorf("placement %s decided %v, want %v", placement, got, want)
+	}
+	pr, err := admin.GetPlacement(ctx, &fleetv1.GetPlacementRequest{Namespace: "default", Name: placement})
+	if err != nil {
+		return err
+	}
+	var p clusterv1beta1.Placement
+	if err := json.Unmarshal(pr.GetPlacement().GetObjectJson(), &p); err != nil {
+		return err
+	}
+	if int(p.Status.NumberOfSelectedClusters) != len(want) || len(p.Status.DecisionGroups) != len(want) {
+		return fmt.Errorf("placement status: %d selected in %d groups, want %d", p.Status.NumberOfSelectedClusters, len(p.Status.DecisionGroups), len(want))
+	}
+	return nil
 }
 
 func deployWeb(ctx context.Context, t *testing.T, c *testbed.Cluster, replicas int32) {
