@@ -57,6 +57,7 @@ func main() {
 				return err
 			}
 			fmt.Fprintf(out, "connected %d streams in %s\n", cfg.Spokes, time.Since(start).Round(time.Millisecond))
+			f.StartLoad()
 			tick := time.NewTicker(5 * time.Second)
 			defer tick.Stop()
 			for {

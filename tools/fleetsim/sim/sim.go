@@ -43,11 +43,12 @@ type Config struct {
 	Parallel int
 	// Objects is the size of each spoke's inventory snapshot.
 	Objects int
-	// HeartbeatEvery overrides the hub's heartbeat interval when set.
+	// Until StartLoad, spokes heartbeat at the hub's interval and send no deltas, as a fleet
+	// that just connected does. After it, HeartbeatEvery (when set) and DeltaEvery (a delta of
+	// DeltaChanges changes per spoke at that interval; 0: none) apply.
 	HeartbeatEvery time.Duration
-	// DeltaEvery makes each spoke send a delta of DeltaChanges changes at that interval; 0: none.
-	DeltaEvery   time.Duration
-	DeltaChanges int
+	DeltaEvery     time.Duration
+	DeltaChanges   int
 }
 
 // Counters are what the simulated spokes saw.
@@ -72,7 +73,12 @@ type Fleet struct {
 	errs   []error
 	wg     sync.WaitGroup
 	regs   []*grpc.ClientConn
+	load   chan struct{} // closed by StartLoad
+	once   sync.Once
 }
+
+// StartLoad switches every spoke to the configured heartbeat and delta rates.
+func (f *Fleet) StartLoad() { f.once.Do(func() { close(f.load) }) }
 
 // New prepares a fleet; Register and Connect run it.
 func New(cfg Config) (*Fleet, error) {
@@ -89,7 +95,7 @@ func New(cfg Config) (*Fleet, error) {
 	if err != nil {
 		return nil, err
 	}
-	f := &Fleet{cfg: cfg}
+	f := &Fleet{cfg: cfg, load: make(chan struct{})}
 	for _, addr := range cfg.Hub {
 		tc := &tls.Config{MinVersion: tls.VersionTLS13, InsecureSkipVerify: true, //nolint:gosec // pinned below
 			VerifyPeerCertificate: func(raw [][]byte, _ [][]*x509.Certificate) error {
@@ -288,18 +294,10 @@ func (f *Fleet) stream(ctx context.Context, s *Spoke, addr string, up func()) er
 			}
 		}
 	}()
-	hbEvery := w.GetHeartbeatInterval().AsDuration()
-	if f.cfg.HeartbeatEvery > 0 {
-		hbEvery = f.cfg.HeartbeatEvery
-	}
-	hb := time.NewTicker(jitter(hbEvery))
+	hb := time.NewTicker(jitter(w.GetHeartbeatInterval().AsDuration()))
 	defer hb.Stop()
 	var deltas <-chan time.Time
-	if f.cfg.DeltaEvery > 0 {
-		t := time.NewTicker(jitter(f.cfg.DeltaEvery))
-		defer t.Stop()
-		deltas = t.C
-	}
+	load := f.load
 	var renewal uint64
 	gen := int64(1)
 	for {
@@ -307,6 +305,16 @@ func (f *Fleet) stream(ctx context.Context, s *Spoke, addr string, up func()) er
 		case <-ctx.Done():
 			_ = st.CloseSend()
 			return nil
+		case <-load:
+			load = nil
+			if f.cfg.HeartbeatEvery > 0 {
+				hb.Reset(jitter(f.cfg.HeartbeatEvery))
+			}
+			if f.cfg.DeltaEvery > 0 {
+				t := time.NewTicker(jitter(f.cfg.DeltaEvery))
+				defer t.Stop()
+				deltas = t.C
+			}
 		case <-hb.C:
 			renewal++
 			if err := send(&fleetv1.SpokeMessage{Body: &fleetv1.SpokeMessage_Heartbeat{Heartbeat: &fleetv1.Heartbeat{Time: timestamppb.Now(), Renewal: renewal}}}); err != nil {
