@@ -66,7 +66,7 @@ func (s *Server) ListClusters(ctx context.Context, req *fleetv1.ListClustersRequ
 		start = n
 	}
 	end := len(items)
-	if n := int(req.GetPageSize()); n > 0 && start+n < end {
+	if n := PageSize(req.GetPageSize()); start+n < end {
 		end = start + n
 	}
 	out := &fleetv1.ListClustersResponse{}

@@ -90,8 +90,8 @@ func (s *Server) listResources(ctx context.Context, kind, ns, selector string, p
 		start = n
 	}
 	end := len(items)
-	if pageSize > 0 && start+int(pageSize) < end {
-		end = start + int(pageSize)
+	if n := PageSize(pageSize); start+n < end {
+		end = start + n
 	}
 	out := make([]*fleetv1.Resource, 0, end-start)
 	for _, r := range items[start:end] {
@@ -102,6 +102,24 @@ func (s *Server) listResources(ctx context.Context, kind, ns, selector string, p
 		next = strconv.Itoa(end)
 	}
 	return out, next, nil
+}
+
+// Page sizes: lists answer at most MaxPageSize items per call, DefaultPageSize when the caller
+// names none, so that no answer outgrows a gRPC message on a fleet of thousands of clusters.
+const (
+	DefaultPageSize = 500
+	MaxPageSize     = 1000
+)
+
+// PageSize is the page size a list call uses for the requested one.
+func PageSize(requested int32) int {
+	switch {
+	case requested <= 0:
+		return DefaultPageSize
+	case requested > MaxPageSize:
+		return MaxPageSize
+	}
+	return int(requested)
 }
 
 func (s *Server) deleteResource(ctx context.Context, kind, ns, name, rv string, audit store.AuditEntry) (uint64, error) {

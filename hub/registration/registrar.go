@@ -148,7 +148,13 @@ func paginate[T any](items []T, size int32, token string, key func(T) string) ([
 		start = sort.Search(len(items), func(i int) bool { return key(items[i]) > token })
 	}
 	end := len(items)
-	if size > 0 && start+int(size) < end {
+	if size <= 0 {
+		size = 500 // as the Fleet API's other lists
+	}
+	if size > 1000 {
+		size = 1000
+	}
+	if start+int(size) < end {
 		end = start + int(size)
 	}
 	next := ""

@@ -56,7 +56,7 @@ func BenchmarkFleet(b *testing.B) {
 func benchFleet(b *testing.B, n int) {
 	b.StopTimer()
 	profiles := os.Getenv("FLEET_PROFILE_DIR") // heap profiles of the members, after the storm
-	hub := testbed.StartHub(b, testbed.HubOptions{Members: 3, Metrics: true, Pprof: profiles != "", Args: []string{"--log-level=warn"}})
+	hub := testbed.StartHub(b, testbed.HubOptions{Members: 3, Metrics: true, Pprof: profiles != "", ProductionRaft: true, Args: []string{"--log-level=warn"}})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
 	admin := hub.Client(0)

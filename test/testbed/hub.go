@@ -36,6 +36,9 @@ type HubOptions struct {
 	Metrics bool
 	// Pprof serves each member's Go profiles on a port of its own (PprofAddr).
 	Pprof bool
+	// ProductionRaft keeps Raft's production timers instead of the short test timers, for
+	// load that would otherwise starve heartbeats into elections on a small machine.
+	ProductionRaft bool
 }
 
 // Hub is a running multi-process hub: each member is a kubedevaiops-hub OS process with its own
@@ -50,6 +53,7 @@ type Hub struct {
 	partitionable bool
 	metrics       bool
 	pprof         bool
+	fastRaft      bool
 	admin         tls.Certificate
 	mu            sync.Mutex
 	conns         map[string]*grpc.ClientConn
@@ -134,7 +138,7 @@ func StartHub(t testing.TB, opts HubOptions) *Hub {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &Hub{Dir: t.TempDir(), CA: ca, binary: bin, args: opts.Args, partitionable: opts.Partitionable, metrics: opts.Metrics, pprof: opts.Pprof, conns: map[string]*grpc.ClientConn{}}
+	h := &Hub{Dir: t.TempDir(), CA: ca, binary: bin, args: opts.Args, partitionable: opts.Partitionable, metrics: opts.Metrics, pprof: opts.Pprof, fastRaft: !opts.ProductionRaft, conns: map[string]*grpc.ClientConn{}}
 	t.Cleanup(h.Stop)
 	admin, err := ca.IssueAdmin("testbed-admin", []string{"admin"}, 24*time.Hour)
 	if err != nil {
@@ -245,7 +249,10 @@ func (h *Hub) Start(i int) error {
 		"--raft-addr=" + m.RaftBind, "--raft-advertise=" + m.RaftAddr, "--grpc-addr=" + m.GRPCAddr,
 		"--tls-cert=" + m.certPath, "--tls-key=" + m.keyPath,
 		"--ca-cert=" + h.path("ca.crt"), "--ca-key=" + h.path("ca.key"),
-		"--fast-raft", "--log-level=info",
+		"--log-level=info",
+	}
+	if h.fastRaft {
+		args = append(args, "--fast-raft")
 	}
 	if m.join == "" {
 		args = append(args, "--bootstrap")

@@ -32,18 +32,13 @@ func newClustersCommand(conn *connection, output *string) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return withFleet(conn, func(ctx context.Context, c fleetv1.FleetClient) error {
-				var all []*fleetv1.Resource
-				req := &fleetv1.ListClustersRequest{LabelSelector: selector, ClusterSet: set, PendingOnly: pending, Consistency: consistency()}
-				for {
-					out, err := c.ListClusters(ctx, req)
-					if err != nil {
-						return err
-					}
-					all = append(all, out.GetClusters()...)
-					if out.GetNextPageToken() == "" {
-						break
-					}
-					req.PageToken = out.GetNextPageToken()
+				all, err := allPages(func(tok string) ([]*fleetv1.Resource, string, error) {
+					out, err := c.ListClusters(ctx, &fleetv1.ListClustersRequest{LabelSelector: selector, ClusterSet: set, PendingOnly: pending,
+						Consistency: consistency(), PageToken: tok})
+					return out.GetClusters(), out.GetNextPageToken(), err
+				})
+				if err != nil {
+					return err
 				}
 				return printObjects(cmd.OutOrStdout(), *output, all, func(tw *tabwriter.Writer) {
 					fmt.Fprintln(tw, "NAME\tACCEPTED\tJOINED\tAVAILABLE\tSET\tKUBERNETES\tAGE")

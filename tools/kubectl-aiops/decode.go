@@ -22,3 +22,20 @@ func metav1LabelSelector(s *metav1.LabelSelector) (labels.Selector, error) {
 }
 
 func labelSet(m map[string]string) labels.Set { return labels.Set(m) }
+
+// allPages collects every page of a list call: page is called with each page token in turn.
+func allPages[T any](page func(token string) ([]T, string, error)) ([]T, error) {
+	var all []T
+	token := ""
+	for {
+		items, next, err := page(token)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, items...)
+		if next == "" {
+			return all, nil
+		}
+		token = next
+	}
+}

@@ -79,13 +79,20 @@ func newSetsCommand(conn *connection, output *string) *cobra.Command {
 		Use: "list", Short: "List ManagedClusterSets with their members", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return withFleet(conn, func(ctx context.Context, c fleetv1.FleetClient) error {
-				out, err := c.ListClusterSets(ctx, &fleetv1.ListClusterSetsRequest{Consistency: readConsistency(stale)})
+				sets, err := allPages(func(tok string) ([]*fleetv1.Resource, string, error) {
+					out, err := c.ListClusterSets(ctx, &fleetv1.ListClusterSetsRequest{Consistency: readConsistency(stale), PageToken: tok})
+					return out.GetClusterSets(), out.GetNextPageToken(), err
+				})
 				if err != nil {
 					return err
 				}
+				out := &fleetv1.ListClusterSetsResponse{ClusterSets: sets}
 				members := map[string][]string{}
 				if *output == "" || *output == "table" {
-					all, err := c.ListClusters(ctx, &fleetv1.ListClustersRequest{Consistency: readConsistency(stale)})
+					all, err := allPages(func(tok string) ([]*fleetv1.Resource, string, error) {
+						out, err := c.ListClusters(ctx, &fleetv1.ListClustersRequest{Consistency: readConsistency(stale), PageToken: tok})
+						return out.GetClusters(), out.GetNextPageToken(), err
+					})
 					if err != nil {
 						return err
 					}
@@ -94,7 +101,7 @@ func newSetsCommand(conn *connection, output *string) *cobra.Command {
 						if decodeObject(r, &set) != nil {
 							continue
 						}
-						for _, mc := range all.GetClusters() {
+						for _, mc := range all {
 							if inSet(&set, mc) {
 								members[set.Name] = append(members[set.Name], mc.GetName())
 							}
@@ -191,10 +198,14 @@ func newPlacementsCommand(conn *connection, output *string) *cobra.Command {
 		Use: "list", Short: "List Placements with what they selected", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return withFleet(conn, func(ctx context.Context, c fleetv1.FleetClient) error {
-				out, err := c.ListPlacements(ctx, &fleetv1.ListPlacementsRequest{Namespace: namespace, Consistency: readConsistency(stale)})
+				items, err := allPages(func(tok string) ([]*fleetv1.Resource, string, error) {
+					out, err := c.ListPlacements(ctx, &fleetv1.ListPlacementsRequest{Namespace: namespace, Consistency: readConsistency(stale), PageToken: tok})
+					return out.GetPlacements(), out.GetNextPageToken(), err
+				})
 				if err != nil {
 					return err
 				}
+				out := &fleetv1.ListPlacementsResponse{Placements: items}
 				return printObjects(cmd.OutOrStdout(), *output, out.GetPlacements(), func(tw *tabwriter.Writer) {
 					fmt.Fprintln(tw, "NAMESPACE\tNAME\tSELECTED\tSATISFIED\tGROUPS")
 					for _, r := range out.GetPlacements() {
@@ -226,10 +237,15 @@ func newPlacementsCommand(conn *connection, output *string) *cobra.Command {
 		Use: "decisions NAME", Short: "Show which clusters a Placement selected, by decision group", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withFleet(conn, func(ctx context.Context, c fleetv1.FleetClient) error {
-				out, err := c.ListPlacementDecisions(ctx, &fleetv1.ListPlacementDecisionsRequest{Namespace: namespace, Placement: args[0], Consistency: readConsistency(stale)})
+				items, err := allPages(func(tok string) ([]*fleetv1.Resource, string, error) {
+					out, err := c.ListPlacementDecisions(ctx, &fleetv1.ListPlacementDecisionsRequest{Namespace: namespace, Placement: args[0],
+						Consistency: readConsistency(stale), PageToken: tok})
+					return out.GetDecisions(), out.GetNextPageToken(), err
+				})
 				if err != nil {
 					return err
 				}
+				out := &fleetv1.ListPlacementDecisionsResponse{Decisions: items}
 				return printObjects(cmd.OutOrStdout(), *output, out.GetDecisions(), func(tw *tabwriter.Writer) {
 					fmt.Fprintln(tw, "DECISION\tGROUP\tGROUP NAME\tCLUSTER")
 					for _, r := range out.GetDecisions() {

@@ -71,10 +71,14 @@ func newPoliciesCommand(conn *connection, output *string) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return withFleet(conn, func(ctx context.Context, c fleetv1.FleetClient) error {
-				out, err := c.ListPolicies(ctx, &fleetv1.ListPoliciesRequest{Consistency: consistency()})
+				items, err := allPages(func(tok string) ([]*fleetv1.Resource, string, error) {
+					out, err := c.ListPolicies(ctx, &fleetv1.ListPoliciesRequest{Consistency: consistency(), PageToken: tok})
+					return out.GetPolicies(), out.GetNextPageToken(), err
+				})
 				if err != nil {
 					return err
 				}
+				out := &fleetv1.ListPoliciesResponse{Policies: items}
 				return printResult(cmd.OutOrStdout(), *output, out, func(tw *tabwriter.Writer) {
 					fmt.Fprintln(tw, "NAME\tAUTONOMY\tRESOURCE VERSION")
 					for _, p := range out.GetPolicies() {

@@ -82,10 +82,14 @@ func newTokenCommand(conn *connection, output *string) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return withFleet(conn, func(ctx context.Context, c fleetv1.FleetClient) error {
-				out, err := c.ListTokens(ctx, &fleetv1.ListTokensRequest{IncludeInactive: all})
+				toks, err := allPages(func(tok string) ([]*fleetv1.BootstrapToken, string, error) {
+					out, err := c.ListTokens(ctx, &fleetv1.ListTokensRequest{IncludeInactive: all, PageToken: tok})
+					return out.GetTokens(), out.GetNextPageToken(), err
+				})
 				if err != nil {
 					return err
 				}
+				out := &fleetv1.ListTokensResponse{Tokens: toks}
 				return printResult(cmd.OutOrStdout(), *output, out, func(tw *tabwriter.Writer) {
 					fmt.Fprintln(tw, "ID\tUSES\tEXPIRES\tSET\tAUTO-ACCEPT\tREVOKED\tDESCRIPTION")
 					for _, t := range out.GetTokens() {
