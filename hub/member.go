@@ -175,6 +175,7 @@ func runMember(ctx context.Context, opts memberOptions, out io.Writer) error {
 	api := fleetapi.New(fleetapi.Config{Node: node, Store: fsm, Logger: log, GRPCAddr: opts.grpcAdvertise(), Registrar: registrar, Inventory: spokes})
 	node.RunWhileLeader("member-registry", api.KeepMemberRecords)
 	node.RunWhileLeader("cluster-health", spokes.Health)
+	node.RunWhileLeader("registration-gc", registrar.CollectGarbage)
 	node.RunWhileLeader("placement", placementctl.New(node, fsm, log).Run)
 	capiImporter, err := newCAPIImporter(opts.CAPI, capiMgmt, opts.CACert, node, fsm, registrar, log)
 	if err != nil {

@@ -59,7 +59,7 @@ func (r *Registrar) Accept(ctx context.Context, actor string, req *fleetv1.Accep
 		for i, reg := range pending {
 			if i < len(pending)-1 {
 				reg.obj.Status = hubv1alpha1.ClusterRegistrationStatus{State: hubv1alpha1.RegistrationDenied,
-					Reason: "superseded by the newer request " + pending[len(pending)-1].obj.Name, DecidedBy: actor}
+					Reason: "superseded by the newer request " + pending[len(pending)-1].obj.Name, DecidedBy: actor, DecidedTime: decidedAt(now)}
 			} else {
 				csr, err := pki.ParseCSR(reg.obj.Spec.CSR)
 				if err != nil {
@@ -73,7 +73,7 @@ func (r *Registrar) Accept(ctx context.Context, actor string, req *fleetv1.Accep
 				// The new certificate replaces every earlier one of the cluster.
 				mc.Annotations[hubv1alpha1.AnnotationCertificateSerials] = pki.SerialHex(leaf)
 				reg.obj.Status = hubv1alpha1.ClusterRegistrationStatus{State: hubv1alpha1.RegistrationAccepted,
-					Reason: "accepted by " + actor, Certificate: certPEM, NotAfter: &metav1.Time{Time: leaf.NotAfter}, DecidedBy: actor}
+					Reason: "accepted by " + actor, Certificate: certPEM, NotAfter: &metav1.Time{Time: leaf.NotAfter}, DecidedBy: actor, DecidedTime: decidedAt(now)}
 			}
 			cmd, err := store.EncodeUpdate(store.KindClusterRegistration, reg.obj, reg.res.ResourceVersion)
 			if err != nil {
@@ -137,7 +137,7 @@ func (r *Registrar) Deny(ctx context.Context, actor string, req *fleetv1.DenyClu
 			if reg.obj.Status.State != hubv1alpha1.RegistrationPending {
 				continue
 			}
-			reg.obj.Status = hubv1alpha1.ClusterRegistrationStatus{State: hubv1alpha1.RegistrationDenied, Reason: reason, DecidedBy: actor}
+			reg.obj.Status = hubv1alpha1.ClusterRegistrationStatus{State: hubv1alpha1.RegistrationDenied, Reason: reason, DecidedBy: actor, DecidedTime: decidedAt(now)}
 			cmd, err := store.EncodeUpdate(store.KindClusterRegistration, reg.obj, reg.res.ResourceVersion)
 			if err != nil {
 				return nil, grpcError(err)

@@ -280,7 +280,7 @@ func (r *Registrar) Register(ctx context.Context, req *fleetv1.RegisterRequest) 
 			mc.Annotations[hubv1alpha1.AnnotationCertificateSerials] = pki.SerialHex(leaf)
 			reg.Status = hubv1alpha1.ClusterRegistrationStatus{
 				State: hubv1alpha1.RegistrationAccepted, Reason: "accepted by auto-accepting bootstrap token " + tokenID,
-				Certificate: certPEM, NotAfter: &metav1.Time{Time: leaf.NotAfter}, DecidedBy: by,
+				Certificate: certPEM, NotAfter: &metav1.Time{Time: leaf.NotAfter}, DecidedBy: by, DecidedTime: decidedAt(now),
 			}
 		}
 		tok.Status.Uses++

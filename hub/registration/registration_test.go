@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/json"
 	"encoding/pem"
 	"net/url"
 	"testing"
@@ -21,6 +22,7 @@ import (
 	"github.com/kubedevaiops/kubedevaiops/api/fleetauth"
 	hubv1alpha1 "github.com/kubedevaiops/kubedevaiops/api/hub/v1alpha1"
 	"github.com/kubedevaiops/kubedevaiops/hub/pki"
+	"github.com/kubedevaiops/kubedevaiops/hub/store"
 	fleetv1 "github.com/kubedevaiops/kubedevaiops/proto/fleet/v1"
 )
 
@@ -123,4 +125,25 @@ func TestPaginate(t *testing.T) {
 	assert.Empty(t, next)
 	_, _, err = paginate(items, -1, "", key)
 	assert.Error(t, err)
+}
+
+func TestExpiredRegistrations(t *testing.T) {
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	res := func(name string, state hubv1alpha1.RegistrationState, decided *time.Time) *store.Resource {
+		reg := hubv1alpha1.ClusterRegistration{ObjectMeta: metav1.ObjectMeta{Name: name}, Status: hubv1alpha1.ClusterRegistrationStatus{State: state}}
+		if decided != nil {
+			reg.Status.DecidedTime = decidedAt(*decided)
+		}
+		b, err := json.Marshal(reg)
+		require.NoError(t, err)
+		return &store.Resource{Kind: store.KindClusterRegistration, Name: name, ResourceVersion: 7, Object: b}
+	}
+	old, recent := now.Add(-2*time.Hour), now.Add(-time.Minute)
+	cmds := expiredDeletes([]*store.Resource{
+		res("pending", hubv1alpha1.RegistrationPending, nil),
+		res("old-accepted", hubv1alpha1.RegistrationAccepted, &old),
+		res("old-denied", hubv1alpha1.RegistrationDenied, &old),
+		res("recent", hubv1alpha1.RegistrationAccepted, &recent),
+	}, now)
+	assert.Len(t, cmds, 2, "only requests decided over an hour ago go")
 }

@@ -59,6 +59,11 @@ type ClusterRegistrationStatus struct {
 	// DecidedBy is who accepted or denied the request: an admin, or "token/<id>".
 	// +optional
 	DecidedBy string `json:"decidedBy,omitempty"`
+
+	// DecidedTime is when it was accepted or denied; the hub forgets decided requests a while
+	// after it.
+	// +optional
+	DecidedTime *metav1.Time `json:"decidedTime,omitempty"`
 }
 
 // ClusterRegistration is a spoke's request to join. Cluster-scoped; named by its registration id.

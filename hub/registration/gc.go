@@ -1,0 +1,75 @@
+package registration
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	hubv1alpha1 "github.com/kubedevaiops/kubedevaiops/api/hub/v1alpha1"
+	"github.com/kubedevaiops/kubedevaiops/hub/store"
+	"github.com/kubedevaiops/kubedevaiops/hub/writes"
+)
+
+// DecidedRetention is how long a decided registration request is kept: long enough for a
+// spoke polling every few seconds to fetch its certificate, or to read why it was denied.
+const DecidedRetention = time.Hour
+
+func decidedAt(t time.Time) *metav1.Time {
+	d := metav1.NewTime(t.UTC().Truncate(time.Second))
+	return &d
+}
+
+// CollectGarbage runs on the leader: it removes registration requests decided more than
+// DecidedRetention ago, which hold a CSR and a certificate nobody needs any more, so the store
+// does not grow with every registration the fleet ever saw.
+func (r *Registrar) CollectGarbage(ctx context.Context) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			r.collect(ctx, r.now())
+		}
+	}
+}
+
+func (r *Registrar) collect(ctx context.Context, now time.Time) int {
+	items, _, err := r.store.List(store.KindClusterRegistration, "", "")
+	if err != nil {
+		return 0
+	}
+	cmds := expiredDeletes(items, now)
+	n := 0
+	for _, err := range writes.Commit(ctx, r.node, cmds) {
+		switch {
+		case err == nil:
+			n++
+		case !errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrNotFound):
+			r.log.Warn("decided registration not removed; next round retries", "err", err)
+		}
+	}
+	return n
+}
+
+// expiredDeletes returns the deletes of the registrations decided more than DecidedRetention
+// before now, each conditional on the version it was read at.
+func expiredDeletes(items []*store.Resource, now time.Time) [][]byte {
+	var cmds [][]byte
+	for _, it := range items {
+		var reg hubv1alpha1.ClusterRegistration
+		if it.Decode(&reg) != nil || reg.Status.State == hubv1alpha1.RegistrationPending || reg.Status.DecidedTime == nil {
+			continue
+		}
+		if now.Sub(reg.Status.DecidedTime.Time) < DecidedRetention {
+			continue
+		}
+		if cmd, err := store.EncodeDelete(store.KindClusterRegistration, "", reg.Name, it.ResourceVersion); err == nil {
+			cmds = append(cmds, cmd)
+		}
+	}
+	return cmds
+}
