@@ -75,6 +75,7 @@ func (r *Registrar) Accept(ctx context.Context, actor string, req *fleetv1.Accep
 				reg.obj.Status = hubv1alpha1.ClusterRegistrationStatus{State: hubv1alpha1.RegistrationAccepted,
 					Reason: "accepted by " + actor, Certificate: certPEM, NotAfter: &metav1.Time{Time: leaf.NotAfter}, DecidedBy: actor, DecidedTime: decidedAt(now)}
 			}
+			reg.obj.Spec.CSR = nil // decided: the request need not be kept
 			cmd, err := store.EncodeUpdate(store.KindClusterRegistration, reg.obj, reg.res.ResourceVersion)
 			if err != nil {
 				return nil, grpcError(err)
@@ -138,6 +139,7 @@ func (r *Registrar) Deny(ctx context.Context, actor string, req *fleetv1.DenyClu
 				continue
 			}
 			reg.obj.Status = hubv1alpha1.ClusterRegistrationStatus{State: hubv1alpha1.RegistrationDenied, Reason: reason, DecidedBy: actor, DecidedTime: decidedAt(now)}
+			reg.obj.Spec.CSR = nil
 			cmd, err := store.EncodeUpdate(store.KindClusterRegistration, reg.obj, reg.res.ResourceVersion)
 			if err != nil {
 				return nil, grpcError(err)

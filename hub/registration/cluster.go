@@ -278,6 +278,7 @@ func (r *Registrar) Register(ctx context.Context, req *fleetv1.RegisterRequest) 
 			by := "token/" + tokenID
 			markAccepted(mc, by, now)
 			mc.Annotations[hubv1alpha1.AnnotationCertificateSerials] = pki.SerialHex(leaf)
+			reg.Spec.CSR = nil // signed: the request need not be kept
 			reg.Status = hubv1alpha1.ClusterRegistrationStatus{
 				State: hubv1alpha1.RegistrationAccepted, Reason: "accepted by auto-accepting bootstrap token " + tokenID,
 				Certificate: certPEM, NotAfter: &metav1.Time{Time: leaf.NotAfter}, DecidedBy: by, DecidedTime: decidedAt(now),

@@ -5,6 +5,8 @@ import (
 	"sync"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	fleetv1 "github.com/kubedevaiops/kubedevaiops/proto/fleet/v1"
 )
 
@@ -15,23 +17,44 @@ func objectKey(r *fleetv1.ObjectRef) string {
 	return r.GetGroup() + "/" + r.GetKind() + "/" + r.GetNamespace() + "/" + r.GetName()
 }
 
+// heldObject is one inventory object as a member holds it: marshaled, since it is read far less
+// often than it is replaced, and a decoded object with its maps costs several times its wire
+// size. kind, namespace and name are slices of the map key, for filtering and sorting.
+type heldObject struct {
+	kind, namespace, name string
+	data                  []byte
+}
+
+func hold(o *fleetv1.InventoryObject) (string, heldObject, bool) {
+	r := o.GetRef()
+	data, err := proto.Marshal(o)
+	if err != nil {
+		return "", heldObject{}, false
+	}
+	key := objectKey(r)
+	i := len(r.GetGroup()) + 1
+	j := i + len(r.GetKind())
+	k := j + 1 + len(r.GetNamespace())
+	return key, heldObject{kind: key[i:j], namespace: key[j+1 : k], name: key[k+1:], data: data}, true
+}
+
 // inventory is one cluster's live inventory, as the spoke streamed it.
 type inventory struct {
 	mu         sync.Mutex
-	objects    map[string]*fleetv1.InventoryObject
+	objects    map[string]heldObject
 	seq        uint64 // sequence the objects are at
 	complete   bool   // a full snapshot arrived and every delta since applied
 	observedAt time.Time
 	// A snapshot being received in chunks.
 	chunkSeq  uint64
 	chunkNext uint32
-	chunk     map[string]*fleetv1.InventoryObject
+	chunk     map[string]heldObject
 	// When the stream holding it ended; zero while one does. Soft state of a spoke that went
 	// away is dropped after a while.
 	orphanedAt time.Time
 }
 
-func newInventory() *inventory { return &inventory{objects: map[string]*fleetv1.InventoryObject{}} }
+func newInventory() *inventory { return &inventory{objects: map[string]heldObject{}} }
 
 // applyChunk adds one snapshot chunk; it reports whether the snapshot is now complete.
 // A chunk out of order restarts nothing but is refused, so the caller asks for a resync.
@@ -42,7 +65,7 @@ func (inv *inventory) applyChunk(s *fleetv1.InventorySnapshot) (done bool, ok bo
 		return false, false
 	}
 	if s.GetChunkIndex() == 0 {
-		inv.chunkSeq, inv.chunkNext, inv.chunk = s.GetSequence(), 0, map[string]*fleetv1.InventoryObject{}
+		inv.chunkSeq, inv.chunkNext, inv.chunk = s.GetSequence(), 0, map[string]heldObject{}
 	}
 	if inv.chunk == nil || s.GetSequence() != inv.chunkSeq || s.GetChunkIndex() != inv.chunkNext {
 		inv.chunk = nil
@@ -52,7 +75,9 @@ func (inv *inventory) applyChunk(s *fleetv1.InventorySnapshot) (done bool, ok bo
 		if o.GetRef() == nil {
 			continue
 		}
-		inv.chunk[objectKey(o.GetRef())] = o
+		if key, h, ok := hold(o); ok {
+			inv.chunk[key] = h
+		}
 	}
 	if len(inv.chunk) > MaxInventoryObjects {
 		inv.chunk = nil
@@ -82,7 +107,9 @@ func (inv *inventory) applyDelta(d *fleetv1.InventoryDelta) bool {
 		}
 		switch c.GetType() {
 		case fleetv1.InventoryChangeType_INVENTORY_CHANGE_TYPE_UPSERT:
-			inv.objects[objectKey(o.GetRef())] = o
+			if key, h, ok := hold(o); ok {
+				inv.objects[key] = h
+			}
 		case fleetv1.InventoryChangeType_INVENTORY_CHANGE_TYPE_DELETE:
 			delete(inv.objects, objectKey(o.GetRef()))
 		}
@@ -107,7 +134,7 @@ func (inv *inventory) counts() (map[string]int64, uint64, bool) {
 	}
 	out := map[string]int64{}
 	for _, o := range inv.objects {
-		out[o.GetRef().GetKind()]++
+		out[o.kind]++
 	}
 	return out, inv.seq, true
 }
@@ -130,23 +157,29 @@ func (inv *inventory) query(kinds []string, namespace string) ([]*fleetv1.Invent
 	for _, k := range kinds {
 		want[k] = true
 	}
-	out := make([]*fleetv1.InventoryObject, 0, len(inv.objects))
+	held := make([]heldObject, 0, len(inv.objects))
 	for _, o := range inv.objects {
-		r := o.GetRef()
-		if (len(want) > 0 && !want[r.GetKind()]) || (namespace != "" && r.GetNamespace() != namespace) {
+		if (len(want) > 0 && !want[o.kind]) || (namespace != "" && o.namespace != namespace) {
 			continue
 		}
-		out = append(out, o)
+		held = append(held, o)
 	}
-	sort.Slice(out, func(i, j int) bool {
-		a, b := out[i].GetRef(), out[j].GetRef()
-		if a.GetKind() != b.GetKind() {
-			return a.GetKind() < b.GetKind()
+	sort.Slice(held, func(i, j int) bool {
+		a, b := held[i], held[j]
+		if a.kind != b.kind {
+			return a.kind < b.kind
 		}
-		if a.GetNamespace() != b.GetNamespace() {
-			return a.GetNamespace() < b.GetNamespace()
+		if a.namespace != b.namespace {
+			return a.namespace < b.namespace
 		}
-		return a.GetName() < b.GetName()
+		return a.name < b.name
 	})
+	out := make([]*fleetv1.InventoryObject, 0, len(held))
+	for _, h := range held {
+		o := &fleetv1.InventoryObject{}
+		if proto.Unmarshal(h.data, o) == nil {
+			out = append(out, o)
+		}
+	}
 	return out, inv.seq, inv.observedAt, true
 }

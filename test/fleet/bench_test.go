@@ -99,10 +99,17 @@ func benchFleet(b *testing.B, n int) {
 		b.Fatal(err)
 	}
 	registered := time.Since(start)
+	var profiling sync.WaitGroup
+	if profiles != "" {
+		profiling.Go(func() {
+			saveProfile(b, "http://"+hub.Members[1].PprofAddr+"/debug/pprof/profile?seconds=5", fmt.Sprintf("%s/cpu-connect-%d-m1.pb.gz", profiles, n))
+		})
+	}
 	if err := f.Connect(runCtx); err != nil {
 		b.Fatal(err)
 	}
 	connected := time.Since(start)
+	profiling.Wait()
 	for {
 		avail, err := availableClusters(ctx, admin)
 		if err != nil {
