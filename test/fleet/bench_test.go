@@ -110,6 +110,7 @@ func benchFleet(b *testing.B, n int) {
 	}
 	connected := time.Since(start)
 	profiling.Wait()
+	b.Logf("N=%d: %s", n, f.Phases.Summary())
 	for {
 		avail, err := availableClusters(ctx, admin)
 		if err != nil {

@@ -15,6 +15,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -57,6 +58,33 @@ type Counters struct {
 	Heartbeats, Deltas, Acks      atomic.Int64
 }
 
+// Phases are how long the steps of opening a stream took, one sample per spoke.
+type Phases struct {
+	mu                      sync.Mutex
+	Open, Welcome, Snapshot []time.Duration
+}
+
+func (p *Phases) add(open, welcome, snapshot time.Duration) {
+	p.mu.Lock()
+	p.Open, p.Welcome, p.Snapshot = append(p.Open, open), append(p.Welcome, welcome), append(p.Snapshot, snapshot)
+	p.mu.Unlock()
+}
+
+// Summary gives the median and 99th percentile of each phase.
+func (p *Phases) Summary() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	q := func(d []time.Duration) string {
+		if len(d) == 0 {
+			return "-"
+		}
+		s := slices.Clone(d)
+		slices.Sort(s)
+		return fmt.Sprintf("p50 %s p99 %s", s[len(s)/2].Round(time.Millisecond), s[len(s)*99/100].Round(time.Millisecond))
+	}
+	return fmt.Sprintf("open stream %s; hello->welcome %s; snapshot->ack %s", q(p.Open), q(p.Welcome), q(p.Snapshot))
+}
+
 // Spoke is one simulated cluster.
 type Spoke struct {
 	Name string
@@ -69,6 +97,7 @@ type Fleet struct {
 	cfg    Config
 	Spokes []*Spoke
 	Count  Counters
+	Phases Phases
 	errMu  sync.Mutex
 	errs   []error
 	wg     sync.WaitGroup
@@ -239,6 +268,7 @@ func (f *Fleet) run(ctx context.Context, s *Spoke, addr string, up func(error)) 
 }
 
 func (f *Fleet) stream(ctx context.Context, s *Spoke, addr string, up func()) error {
+	t0 := time.Now()
 	tc := &tls.Config{MinVersion: tls.VersionTLS13, Certificates: []tls.Certificate{s.cert}, InsecureSkipVerify: true, //nolint:gosec // checked below
 		VerifyPeerCertificate: func(raw [][]byte, _ [][]*x509.Certificate) error { return fleetauth.VerifyHubChain(raw, s.ca) }}
 	// Small buffers: ten thousand connections in one process must not cost gigabytes.
@@ -253,6 +283,7 @@ func (f *Fleet) stream(ctx context.Context, s *Spoke, addr string, up func()) er
 		return err
 	}
 	send := func(m *fleetv1.SpokeMessage) error { return st.Send(m) }
+	t1 := time.Now()
 	if err := send(&fleetv1.SpokeMessage{Body: &fleetv1.SpokeMessage_Hello{Hello: &fleetv1.Hello{AgentVersion: "fleetsim", Time: timestamppb.Now()}}}); err != nil {
 		return err
 	}
@@ -264,6 +295,7 @@ func (f *Fleet) stream(ctx context.Context, s *Spoke, addr string, up func()) er
 	if w == nil {
 		return fmt.Errorf("no Welcome: %v", m)
 	}
+	t2 := time.Now()
 	seq := uint64(1)
 	objs := make([]*fleetv1.InventoryObject, f.cfg.Objects)
 	for i := range objs {
@@ -279,6 +311,7 @@ func (f *Fleet) stream(ctx context.Context, s *Spoke, addr string, up func()) er
 	if m.GetAck().GetUpToSequence() != seq {
 		return fmt.Errorf("snapshot not acknowledged: %v", m)
 	}
+	f.Phases.add(t1.Sub(t0), t2.Sub(t1), time.Since(t2))
 	f.Count.Connected.Add(1)
 	defer f.Count.Connected.Add(-1)
 	up()
