@@ -21,10 +21,11 @@ export TESTBIN
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
-build: ## build bin/kubedevaiops-hub, bin/kubedevaiops-agent and bin/kubectl-aiops
+build: ## build bin/kubedevaiops-hub, bin/kubedevaiops-agent, bin/kubectl-aiops and bin/fleetsim
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/kubedevaiops-hub ./hub
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/kubedevaiops-agent ./spoke
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/kubectl-aiops ./tools/kubectl-aiops
+	$(GO) build -trimpath -o $(BIN)/fleetsim ./tools/fleetsim
 
 testbin: ## build the pinned test binaries (apiserver, controller-manager, scheduler, etcd, kwok, vault) into bin/testbin
 	tools/testbin/build.sh all
@@ -75,4 +76,4 @@ demo: build ## the main job: a dev hub driven with the CLI (grows as capabilitie
 	BIN=$(BIN) tools/demo/demo.sh
 
 clean: ## remove built binaries (keeps bin/testbin, which is slow to rebuild)
-	rm -rf $(BIN)/kubedevaiops-hub $(BIN)/kubedevaiops-agent $(BIN)/kubectl-aiops $(TOOLBIN)
+	rm -rf $(BIN)/kubedevaiops-hub $(BIN)/kubedevaiops-agent $(BIN)/kubectl-aiops $(BIN)/fleetsim $(TOOLBIN)

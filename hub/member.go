@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"os"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -19,7 +20,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/status"
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/kubedevaiops/kubedevaiops/hub/fleetapi"
@@ -198,7 +201,8 @@ func runMember(ctx context.Context, opts memberOptions, out io.Writer) error {
 	// Thousands of spokes each hold a connection: small per-connection buffers, and a write
 	// buffer released while a connection is idle, keep a member's memory per spoke low.
 	srv := grpc.NewServer(grpc.Creds(credentials.NewTLS(grpcTLS)), grpc.MaxRecvMsgSize(8<<20),
-		grpc.ReadBufferSize(8<<10), grpc.WriteBufferSize(16<<10), grpc.SharedWriteBuffer(true))
+		grpc.ReadBufferSize(8<<10), grpc.WriteBufferSize(16<<10), grpc.SharedWriteBuffer(true),
+		grpc.ChainUnaryInterceptor(recoverUnary(log)), grpc.ChainStreamInterceptor(recoverStream(log)))
 	node.RegisterMemberServer(srv)
 	fleetv1.RegisterFleetServer(srv, api)
 	fleetv1.RegisterRegistrationServer(srv, registration.NewService(registrar))
@@ -305,6 +309,32 @@ func newLogger(level string) (*slog.Logger, error) {
 		return nil, fmt.Errorf("--log-level %q: use debug, info, warn or error", level)
 	}
 	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
+}
+
+// recoverUnary and recoverStream turn a panic in a call into an Internal error for that call,
+// logged with its stack, instead of taking the member and every stream it serves down with it.
+func recoverUnary(log *slog.Logger) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
+		defer func() {
+			if p := recover(); p != nil {
+				log.Error("panic serving a call; this is a bug", "method", info.FullMethod, "panic", p, "stack", string(debug.Stack()))
+				err = status.Errorf(codes.Internal, "internal error serving %s", info.FullMethod)
+			}
+		}()
+		return handler(ctx, req)
+	}
+}
+
+func recoverStream(log *slog.Logger) grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) (err error) {
+		defer func() {
+			if p := recover(); p != nil {
+				log.Error("panic serving a stream; this is a bug", "method", info.FullMethod, "panic", p, "stack", string(debug.Stack()))
+				err = status.Errorf(codes.Internal, "internal error serving %s", info.FullMethod)
+			}
+		}()
+		return handler(srv, ss)
+	}
 }
 
 // serveMetrics serves the member's Prometheus metrics on their own listener, apart from the

@@ -209,6 +209,7 @@ func (r *Registrar) Register(ctx context.Context, req *fleetv1.RegisterRequest) 
 		return nil, status.Errorf(codes.InvalidArgument, "the CSR is for %q but the claims name cluster %q; a spoke asks for a certificate for its own cluster only", csr.Subject.CommonName, name)
 	}
 	keyHash := pki.PublicKeyHash(csr.RawSubjectPublicKeyInfo)
+	defer r.lockToken(tokenID)()
 
 	for attempt := 0; ; attempt++ {
 		if err := r.node.ReadBarrier(ctx); err != nil {
@@ -314,7 +315,11 @@ func (r *Registrar) Register(ctx context.Context, req *fleetv1.RegisterRequest) 
 		}
 		cmds = append(cmds, tokCmd, mcCmd, regCmd, auditCmd)
 		results, err := r.commitAll(ctx, cmds)
-		if retryable(err, attempt) {
+		if c := status.Code(err); (c == codes.Aborted || c == codes.AlreadyExists) && attempt < maxRegistrationRetries {
+			// Another member admitted a cluster under the same token meanwhile.
+			if err := conflictPause(ctx, attempt); err != nil {
+				return nil, grpcError(err)
+			}
 			continue
 		}
 		if err != nil {

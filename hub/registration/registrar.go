@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -32,8 +34,25 @@ const (
 	LeaseGraceFactor = 5
 )
 
-// maxConflictRetries bounds the read-modify-write loops that lose a race to another writer.
-const maxConflictRetries = 8
+// maxConflictRetries bounds the read-modify-write loops that lose a race to another writer;
+// registrations, which members race for on a shared token, get more, with jittered waits.
+const (
+	maxConflictRetries     = 8
+	maxRegistrationRetries = 64
+)
+
+// conflictPause spreads retries of writers that collided, so they do not collide again.
+func conflictPause(ctx context.Context, attempt int) error {
+	d := time.Duration(1+rand.IntN(4*min(attempt+1, 16))) * time.Millisecond
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
 
 // Config wires a Registrar to its member.
 type Config struct {
@@ -59,6 +78,16 @@ type Registrar struct {
 	lease   time.Duration
 	log     *slog.Logger
 	now     func() time.Time
+	// tokenLocks serialise this member's registrations under one token: they all update the
+	// token's use count, and would otherwise mostly lose the optimistic-concurrency race.
+	tokenLocks sync.Map // token id -> *sync.Mutex
+}
+
+func (r *Registrar) lockToken(id string) func() {
+	m, _ := r.tokenLocks.LoadOrStore(id, &sync.Mutex{})
+	mu := m.(*sync.Mutex)
+	mu.Lock()
+	return mu.Unlock
 }
 
 // New returns the Registrar of one member.
