@@ -61,12 +61,25 @@ func benchFleet(b *testing.B, n int) {
 	defer cancel()
 	admin := hub.Client(0)
 
+	// One-use tokens, one per spoke, as Cluster API imports hand out; FLEET_SHARED_TOKEN=1 has
+	// every spoke register under one token instead.
+	shared := os.Getenv("FLEET_SHARED_TOKEN") == "1"
 	tokens := make([]string, n)
+	if shared {
+		out, err := admin.CreateToken(ctx, &fleetv1.CreateTokenRequest{UsageLimit: uint32(n), AutoAccept: true, Ttl: durationHour()})
+		if err != nil {
+			b.Fatal(err)
+		}
+		tokens = []string{out.GetSecret()}
+	}
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 32)
 	var tokErr error
 	var mu sync.Mutex
 	for i := range n {
+		if shared {
+			break
+		}
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
