@@ -93,7 +93,8 @@ func (s *Server) GetCluster(ctx context.Context, req *fleetv1.GetClusterRequest)
 	return &fleetv1.GetClusterResponse{Cluster: r}, nil
 }
 
-func (s *Server) AcceptCluster(ctx context.Context, req *fleetv1.AcceptClusterRequest) (*fleetv1.AcceptClusterResponse, error) {
+// changeCluster runs one admin change of a named cluster through the registrar.
+func (s *Server) changeCluster(ctx context.Context, name string, change func(*registration.Registrar, string) (*store.Resource, error)) (*fleetv1.Resource, error) {
 	who, err := canWrite(ctx)
 	if err != nil {
 		return nil, err
@@ -102,52 +103,44 @@ func (s *Server) AcceptCluster(ctx context.Context, req *fleetv1.AcceptClusterRe
 	if err != nil {
 		return nil, err
 	}
-	if req.GetName() == "" {
+	if name == "" {
 		return nil, invalid("name is required")
 	}
-	res, err := reg.Accept(ctx, who.String(), req)
+	res, err := change(reg, who.String())
 	if err != nil {
 		return nil, err
 	}
-	return &fleetv1.AcceptClusterResponse{Cluster: toProto(res)}, nil
+	return toProto(res), nil
+}
+
+func (s *Server) AcceptCluster(ctx context.Context, req *fleetv1.AcceptClusterRequest) (*fleetv1.AcceptClusterResponse, error) {
+	r, err := s.changeCluster(ctx, req.GetName(), func(reg *registration.Registrar, who string) (*store.Resource, error) {
+		return reg.Accept(ctx, who, req)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &fleetv1.AcceptClusterResponse{Cluster: r}, nil
 }
 
 func (s *Server) DenyCluster(ctx context.Context, req *fleetv1.DenyClusterRequest) (*fleetv1.DenyClusterResponse, error) {
-	who, err := canWrite(ctx)
+	r, err := s.changeCluster(ctx, req.GetName(), func(reg *registration.Registrar, who string) (*store.Resource, error) {
+		return reg.Deny(ctx, who, req)
+	})
 	if err != nil {
 		return nil, err
 	}
-	reg, err := s.registrar()
-	if err != nil {
-		return nil, err
-	}
-	if req.GetName() == "" {
-		return nil, invalid("name is required")
-	}
-	res, err := reg.Deny(ctx, who.String(), req)
-	if err != nil {
-		return nil, err
-	}
-	return &fleetv1.DenyClusterResponse{Cluster: toProto(res)}, nil
+	return &fleetv1.DenyClusterResponse{Cluster: r}, nil
 }
 
 func (s *Server) LabelCluster(ctx context.Context, req *fleetv1.LabelClusterRequest) (*fleetv1.LabelClusterResponse, error) {
-	who, err := canWrite(ctx)
+	r, err := s.changeCluster(ctx, req.GetName(), func(reg *registration.Registrar, who string) (*store.Resource, error) {
+		return reg.Label(ctx, who, req)
+	})
 	if err != nil {
 		return nil, err
 	}
-	reg, err := s.registrar()
-	if err != nil {
-		return nil, err
-	}
-	if req.GetName() == "" {
-		return nil, invalid("name is required")
-	}
-	res, err := reg.Label(ctx, who.String(), req)
-	if err != nil {
-		return nil, err
-	}
-	return &fleetv1.LabelClusterResponse{Cluster: toProto(res)}, nil
+	return &fleetv1.LabelClusterResponse{Cluster: r}, nil
 }
 
 func (s *Server) CreateToken(ctx context.Context, req *fleetv1.CreateTokenRequest) (*fleetv1.CreateTokenResponse, error) {

@@ -25,18 +25,27 @@ func expectVersion(res *store.Resource, rv string) error {
 	return nil
 }
 
+// readCluster reads a cluster linearizably, checking the caller's optional version precondition.
+func (r *Registrar) readCluster(ctx context.Context, name, rv string) (*ManagedCluster, *store.Resource, error) {
+	if err := r.node.ReadBarrier(ctx); err != nil {
+		return nil, nil, grpcError(err)
+	}
+	mc, res, err := r.GetCluster(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := expectVersion(res, rv); err != nil {
+		return nil, nil, err
+	}
+	return mc, res, nil
+}
+
 // Accept accepts a cluster and signs its newest pending request; older pending ones are denied
 // as superseded. Accepting an accepted cluster with nothing pending changes nothing.
 func (r *Registrar) Accept(ctx context.Context, actor string, req *fleetv1.AcceptClusterRequest) (*store.Resource, error) {
 	for attempt := 0; ; attempt++ {
-		if err := r.node.ReadBarrier(ctx); err != nil {
-			return nil, grpcError(err)
-		}
-		mc, res, err := r.GetCluster(req.GetName())
+		mc, res, err := r.readCluster(ctx, req.GetName(), req.GetResourceVersion())
 		if err != nil {
-			return nil, err
-		}
-		if err := expectVersion(res, req.GetResourceVersion()); err != nil {
 			return nil, err
 		}
 		regs, err := r.registrationsOf(mc.Name)
@@ -112,14 +121,8 @@ func (r *Registrar) Deny(ctx context.Context, actor string, req *fleetv1.DenyClu
 		return nil, status.Error(codes.InvalidArgument, "reason is over 1024 characters")
 	}
 	for attempt := 0; ; attempt++ {
-		if err := r.node.ReadBarrier(ctx); err != nil {
-			return nil, grpcError(err)
-		}
-		mc, res, err := r.GetCluster(req.GetName())
+		mc, res, err := r.readCluster(ctx, req.GetName(), req.GetResourceVersion())
 		if err != nil {
-			return nil, err
-		}
-		if err := expectVersion(res, req.GetResourceVersion()); err != nil {
 			return nil, err
 		}
 		wasAccepted := mc.Spec.HubAcceptsClient
@@ -184,14 +187,8 @@ func (r *Registrar) Label(ctx context.Context, actor string, req *fleetv1.LabelC
 		}
 	}
 	for attempt := 0; ; attempt++ {
-		if err := r.node.ReadBarrier(ctx); err != nil {
-			return nil, grpcError(err)
-		}
-		mc, res, err := r.GetCluster(req.GetName())
+		mc, res, err := r.readCluster(ctx, req.GetName(), req.GetResourceVersion())
 		if err != nil {
-			return nil, err
-		}
-		if err := expectVersion(res, req.GetResourceVersion()); err != nil {
 			return nil, err
 		}
 		if mc.Labels == nil {

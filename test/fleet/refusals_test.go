@@ -114,7 +114,6 @@ func testRefusals(ctx context.Context, t *testing.T, hub *testbed.Hub, clusters 
 	t.Run("revoked: the stream closes and the certificate is refused", func(t *testing.T) {
 		name := clusters[1].Name
 		cert := agentCert(ctx, t, clusters[1])
-		start := time.Now()
 		_, err := admin.DenyCluster(ctx, &fleetv1.DenyClusterRequest{Name: name, Reason: "decommissioned"})
 		require.NoError(t, err)
 		waitCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -122,7 +121,6 @@ func testRefusals(ctx context.Context, t *testing.T, hub *testbed.Hub, clusters 
 		exit := agents[1].Exited(waitCtx)
 		require.Error(t, exit, "the agent stops when its cluster is denied (log: %s)", agents[1].Log(10))
 		assert.Contains(t, exit.Error(), "exit status 3")
-		assert.Less(t, time.Since(start), 10*time.Second)
 		assert.Contains(t, agents[1].Log(20), "decommissioned")
 		for i := range hub.Members {
 			if !hub.Members[i].Running() {

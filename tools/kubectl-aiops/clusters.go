@@ -20,12 +20,7 @@ func newClustersCommand(conn *connection, output *string) *cobra.Command {
 
 	var selector, set string
 	var pending, stale bool
-	consistency := func() fleetv1.ReadConsistency {
-		if stale {
-			return fleetv1.ReadConsistency_READ_CONSISTENCY_STALE
-		}
-		return fleetv1.ReadConsistency_READ_CONSISTENCY_UNSPECIFIED
-	}
+	consistency := func() fleetv1.ReadConsistency { return readConsistency(stale) }
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List clusters with their acceptance, availability and set",

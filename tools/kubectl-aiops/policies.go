@@ -59,12 +59,7 @@ func newPoliciesCommand(conn *connection, output *string) *cobra.Command {
 	apply.Flags().StringVarP(&file, "filename", "f", "", "the AIOpsPolicy manifest")
 
 	var stale bool
-	consistency := func() fleetv1.ReadConsistency {
-		if stale {
-			return fleetv1.ReadConsistency_READ_CONSISTENCY_STALE
-		}
-		return fleetv1.ReadConsistency_READ_CONSISTENCY_UNSPECIFIED
-	}
+	consistency := func() fleetv1.ReadConsistency { return readConsistency(stale) }
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List AIOpsPolicies",
