@@ -95,6 +95,12 @@ func (o *memberOptions) validate() error {
 
 // runMember runs one hub member until ctx ends.
 func runMember(ctx context.Context, opts memberOptions, out io.Writer) error {
+	// A member's heap is mostly long-lived: the replicated state and the streams' buffers. Go's
+	// default lets the heap double before collecting; half that keeps a large fleet's memory a
+	// fifth lower for a little more GC work. GOGC in the environment still decides.
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(memberGCPercent)
+	}
 	if opts.Dev {
 		dir, err := prepareDev(&opts, out)
 		if err != nil {
@@ -201,7 +207,7 @@ func runMember(ctx context.Context, opts memberOptions, out io.Writer) error {
 	// Thousands of spokes each hold a connection: small per-connection buffers, and a write
 	// buffer released while a connection is idle, keep a member's memory per spoke low.
 	srv := grpc.NewServer(grpc.Creds(credentials.NewTLS(grpcTLS)), grpc.MaxRecvMsgSize(8<<20),
-		grpc.ReadBufferSize(8<<10), grpc.WriteBufferSize(16<<10), grpc.SharedWriteBuffer(true),
+		grpc.ReadBufferSize(4<<10), grpc.WriteBufferSize(8<<10), grpc.SharedWriteBuffer(true),
 		grpc.ChainUnaryInterceptor(recoverUnary(log)), grpc.ChainStreamInterceptor(recoverStream(log)))
 	node.RegisterMemberServer(srv)
 	fleetv1.RegisterFleetServer(srv, api)
@@ -310,6 +316,9 @@ func newLogger(level string) (*slog.Logger, error) {
 	}
 	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
 }
+
+// memberGCPercent is the GC target of a member unless GOGC is set.
+const memberGCPercent = 50
 
 // recoverUnary and recoverStream turn a panic in a call into an Internal error for that call,
 // logged with its stack, instead of taking the member and every stream it serves down with it.
