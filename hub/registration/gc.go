@@ -22,8 +22,10 @@ func decidedAt(t time.Time) *metav1.Time {
 }
 
 // CollectGarbage runs on the leader: it removes registration requests decided more than
-// DecidedRetention ago, which hold a CSR and a certificate nobody needs any more, so the store
-// does not grow with every registration the fleet ever saw.
+// DecidedRetention ago, which hold a certificate nobody needs any more, and bootstrap tokens that
+// expired or were used up that long ago (as Kubernetes' token cleaner removes expired bootstrap
+// tokens), so the store does not grow with every registration the fleet ever saw. The audit log
+// keeps their history.
 func (r *Registrar) CollectGarbage(ctx context.Context) {
 	t := time.NewTicker(time.Minute)
 	defer t.Stop()
@@ -43,6 +45,9 @@ func (r *Registrar) collect(ctx context.Context, now time.Time) int {
 		return 0
 	}
 	cmds := expiredDeletes(items, now)
+	if toks, _, err := r.store.List(store.KindBootstrapToken, "", ""); err == nil {
+		cmds = append(cmds, spentTokenDeletes(toks, now)...)
+	}
 	n := 0
 	for _, err := range writes.Commit(ctx, r.node, cmds) {
 		switch {
@@ -68,6 +73,28 @@ func expiredDeletes(items []*store.Resource, now time.Time) [][]byte {
 			continue
 		}
 		if cmd, err := store.EncodeDelete(store.KindClusterRegistration, "", reg.Name, it.ResourceVersion); err == nil {
+			cmds = append(cmds, cmd)
+		}
+	}
+	return cmds
+}
+
+// spentTokenDeletes returns the deletes of the tokens that expired, or admitted their last
+// registration, more than DecidedRetention before now.
+func spentTokenDeletes(items []*store.Resource, now time.Time) [][]byte {
+	var cmds [][]byte
+	for _, it := range items {
+		var tok hubv1alpha1.BootstrapToken
+		if it.Decode(&tok) != nil {
+			continue
+		}
+		expired := tok.Spec.Expiration != nil && now.Sub(tok.Spec.Expiration.Time) >= DecidedRetention
+		usedUp := tok.Spec.UsageLimit > 0 && tok.Status.Uses >= tok.Spec.UsageLimit &&
+			tok.Status.LastUsedTime != nil && now.Sub(tok.Status.LastUsedTime.Time) >= DecidedRetention
+		if !expired && !usedUp {
+			continue
+		}
+		if cmd, err := store.EncodeDelete(store.KindBootstrapToken, "", tok.Name, it.ResourceVersion); err == nil {
 			cmds = append(cmds, cmd)
 		}
 	}

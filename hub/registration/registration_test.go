@@ -147,3 +147,28 @@ func TestExpiredRegistrations(t *testing.T) {
 	}, now)
 	assert.Len(t, cmds, 2, "only requests decided over an hour ago go")
 }
+
+func TestSpentTokens(t *testing.T) {
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	tok := func(name string, exp time.Time, limit, uses int32, lastUse *time.Time) *store.Resource {
+		e := metav1.NewTime(exp)
+		bt := hubv1alpha1.BootstrapToken{ObjectMeta: metav1.ObjectMeta{Name: name},
+			Spec: hubv1alpha1.BootstrapTokenSpec{TokenID: name, Expiration: &e, UsageLimit: limit}, Status: hubv1alpha1.BootstrapTokenStatus{Uses: uses}}
+		if lastUse != nil {
+			bt.Status.LastUsedTime = decidedAt(*lastUse)
+		}
+		b, err := json.Marshal(bt)
+		require.NoError(t, err)
+		return &store.Resource{Kind: store.KindBootstrapToken, Name: name, ResourceVersion: 3, Object: b}
+	}
+	old, recent, later := now.Add(-2*time.Hour), now.Add(-time.Minute), now.Add(time.Hour)
+	cmds := spentTokenDeletes([]*store.Resource{
+		tok("active", later, 0, 5, &old),      // unlimited and valid: kept
+		tok("expired", old, 0, 0, nil),        // expired two hours ago: removed
+		tok("justexp", recent, 0, 0, nil),     // expired a minute ago: kept for now
+		tok("usedup", later, 1, 1, &old),      // its one use two hours ago: removed
+		tok("justused", later, 1, 1, &recent), // used a minute ago: kept for now
+		tok("partly", later, 3, 1, &old),      // uses left: kept
+	}, now)
+	assert.Len(t, cmds, 2)
+}
