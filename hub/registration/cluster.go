@@ -3,7 +3,6 @@ package registration
 import (
 	"context"
 	"crypto/subtle"
-	"fmt"
 	"maps"
 	"sort"
 	"strconv"
@@ -208,129 +207,17 @@ func (r *Registrar) Register(ctx context.Context, req *fleetv1.RegisterRequest) 
 	if csr.Subject.CommonName != name {
 		return nil, status.Errorf(codes.InvalidArgument, "the CSR is for %q but the claims name cluster %q; a spoke asks for a certificate for its own cluster only", csr.Subject.CommonName, name)
 	}
-	keyHash := pki.PublicKeyHash(csr.RawSubjectPublicKeyInfo)
-	defer r.lockToken(tokenID)()
-
-	for attempt := 0; ; attempt++ {
-		if err := r.node.ReadBarrier(ctx); err != nil {
-			return nil, grpcError(err)
-		}
-		now := r.now()
-		tokRes, err := r.store.Get(store.KindBootstrapToken, "", tokenID)
-		if err != nil {
-			return nil, status.Errorf(codes.Unauthenticated, "bootstrap token %s is not known to this hub", tokenID)
-		}
-		var tok hubv1alpha1.BootstrapToken
-		if err := tokRes.Decode(&tok); err != nil {
-			return nil, status.Errorf(codes.Internal, "stored token %s: %v", tokenID, err)
-		}
-		if err := checkToken(&tok, secret, now); err != nil {
-			return nil, err
-		}
-
-		mc, mcRes, err := r.GetCluster(name)
-		if err != nil && status.Code(err) != codes.NotFound {
-			return nil, err
-		}
-		var cmds [][]byte
-		if mc != nil {
-			// A cluster created ahead of its agent (an import) takes the id of the first registration.
-			if cid := mc.Annotations[hubv1alpha1.AnnotationClusterID]; cid != "" && cid != claims.GetClusterId() {
-				return nil, status.Errorf(codes.FailedPrecondition, "cluster name %q is registered to another cluster (id.k8s.io %q, this one claims %q); pick another name or remove the old cluster", name, cid, claims.GetClusterId())
-			}
-			if reason, denied := mc.Annotations[hubv1alpha1.AnnotationDeniedReason]; denied {
-				return nil, status.Errorf(codes.PermissionDenied, "cluster %s was denied (%s); an admin must accept it (kubectl aiops clusters accept %s) before it registers again", name, reason, name)
-			}
-			regs, err := r.registrationsOf(name)
-			if err != nil {
-				return nil, err
-			}
-			for _, reg := range regs {
-				if reg.obj.Spec.PublicKeySHA256 == keyHash && reg.obj.Status.State == hubv1alpha1.RegistrationPending {
-					// The same request again (the spoke lost the answer): hand out a new poll
-					// secret for it; it uses the token no further.
-					return r.refreshPoll(ctx, reg)
-				}
-			}
-		}
-
-		pollSecret := randomString(32)
-		reg := &hubv1alpha1.ClusterRegistration{
-			ObjectMeta: metav1.ObjectMeta{Name: "reg-" + randomString(12), Labels: map[string]string{hubv1alpha1.LabelCluster: name}},
-			Spec: hubv1alpha1.ClusterRegistrationSpec{
-				ClusterName: name, CSR: req.GetCsrPem(), PublicKeySHA256: keyHash,
-				PollSecretHash: hubv1alpha1.HashTokenSecret(pollSecret), TokenID: tokenID, ClusterID: claims.GetClusterId(),
-			},
-			Status: hubv1alpha1.ClusterRegistrationStatus{State: hubv1alpha1.RegistrationPending, Reason: fmt.Sprintf(pendingHowToFmt, name)},
-		}
-		creating := mc == nil
-		if creating {
-			mc = newManagedCluster(claims, &tok, r.lease)
-		}
-		mc.Annotations[hubv1alpha1.AnnotationBootstrapToken] = tokenID
-		mc.Annotations[hubv1alpha1.AnnotationClusterID] = claims.GetClusterId()
-		mc.Status.ClusterClaims = ClaimsToStatus(claims)
-		mc.Status.Version.Kubernetes = claims.GetKubernetesVersion()
-		if tok.Spec.AutoAccept {
-			certPEM, leaf, err := r.sign(csr, name)
-			if err != nil {
-				return nil, err
-			}
-			by := "token/" + tokenID
-			markAccepted(mc, by, now)
-			mc.Annotations[hubv1alpha1.AnnotationCertificateSerials] = pki.SerialHex(leaf)
-			reg.Spec.CSR = nil // signed: the request need not be kept
-			reg.Status = hubv1alpha1.ClusterRegistrationStatus{
-				State: hubv1alpha1.RegistrationAccepted, Reason: "accepted by auto-accepting bootstrap token " + tokenID,
-				Certificate: certPEM, NotAfter: &metav1.Time{Time: leaf.NotAfter}, DecidedBy: by, DecidedTime: decidedAt(now),
-			}
-		}
-		tok.Status.Uses++
-		used := metav1.NewTime(now.UTC().Truncate(time.Second))
-		tok.Status.LastUsedTime = &used
-
-		tokCmd, err := store.EncodeUpdate(store.KindBootstrapToken, &tok, tokRes.ResourceVersion)
-		if err != nil {
-			return nil, grpcError(err)
-		}
-		var mcCmd []byte
-		if creating {
-			mcCmd, err = store.EncodeCreate(store.KindManagedCluster, mc)
-		} else {
-			mcCmd, err = store.EncodeUpdate(store.KindManagedCluster, mc, mcRes.ResourceVersion)
-		}
-		if err != nil {
-			return nil, grpcError(err)
-		}
-		regCmd, err := store.EncodeCreate(store.KindClusterRegistration, reg)
-		if err != nil {
-			return nil, grpcError(err)
-		}
-		auditCmd, err := store.EncodeAuditAppend(store.AuditEntry{
-			Actor: "token/" + tokenID, Action: "cluster.register", Target: "ManagedCluster/" + name, Cluster: name,
-			Details: mustJSON(map[string]any{"registration": reg.Name, "clusterID": claims.GetClusterId(), "autoAccepted": tok.Spec.AutoAccept, "newCluster": creating}),
-		})
-		if err != nil {
-			return nil, grpcError(err)
-		}
-		cmds = append(cmds, tokCmd, mcCmd, regCmd, auditCmd)
-		results, err := r.commitAll(ctx, cmds)
-		if c := status.Code(err); (c == codes.Aborted || c == codes.AlreadyExists) && attempt < maxRegistrationRetries {
-			// Another member admitted a cluster under the same token meanwhile.
-			if err := conflictPause(ctx, attempt); err != nil {
-				return nil, grpcError(err)
-			}
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		var stored hubv1alpha1.ClusterRegistration
-		if err := results[2].Resource.Decode(&stored); err != nil {
-			return nil, status.Errorf(codes.Internal, "stored registration: %v", err)
-		}
-		r.log.Info("cluster registered", "cluster", name, "token", tokenID, "registration", reg.Name, "autoAccepted", tok.Spec.AutoAccept)
-		return &fleetv1.RegisterResponse{Status: registrationStatus(&stored, r.credentials), PollSecret: pollSecret}, nil
+	job := &registration{
+		req: req, tokenID: tokenID, secret: secret, claims: claims, csr: csr,
+		keyHash: pki.PublicKeyHash(csr.RawSubjectPublicKeyInfo), done: make(chan registered, 1),
+	}
+	r.enqueue(job)
+	select {
+	case res := <-job.done:
+		return res.resp, res.err
+	case <-ctx.Done():
+		// The request may still be admitted; a retry with the same key finds it.
+		return nil, grpcError(ctx.Err())
 	}
 }
 

@@ -78,16 +78,9 @@ type Registrar struct {
 	lease   time.Duration
 	log     *slog.Logger
 	now     func() time.Time
-	// tokenLocks serialise this member's registrations under one token: they all update the
-	// token's use count, and would otherwise mostly lose the optimistic-concurrency race.
-	tokenLocks sync.Map // token id -> *sync.Mutex
-}
-
-func (r *Registrar) lockToken(id string) func() {
-	m, _ := r.tokenLocks.LoadOrStore(id, &sync.Mutex{})
-	mu := m.(*sync.Mutex)
-	mu.Lock()
-	return mu.Unlock
+	// queues hold this member's registrations waiting for their token's next batch.
+	qmu    sync.Mutex
+	queues map[string]*tokenQueue
 }
 
 // New returns the Registrar of one member.
