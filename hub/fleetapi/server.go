@@ -13,6 +13,7 @@ import (
 	"github.com/kubedevaiops/kubedevaiops/hub/raftnode"
 	"github.com/kubedevaiops/kubedevaiops/hub/registration"
 	"github.com/kubedevaiops/kubedevaiops/hub/store"
+	"github.com/kubedevaiops/kubedevaiops/hub/writes"
 	fleetv1 "github.com/kubedevaiops/kubedevaiops/proto/fleet/v1"
 )
 
@@ -52,18 +53,8 @@ func New(cfg Config) *Server {
 
 // commit proposes one encoded command and returns the store's result for it.
 func (s *Server) commit(ctx context.Context, cmd []byte) (*store.Result, error) {
-	resp, _, err := s.node.Apply(ctx, cmd)
-	if err != nil {
-		return nil, grpcError(err)
-	}
-	res, ok := resp.(*store.Result)
-	if !ok || res == nil {
-		return nil, status.Errorf(codes.Internal, "unexpected result %T from the store", resp)
-	}
-	if res.Err != nil {
-		return nil, grpcError(res.Err)
-	}
-	return res, nil
+	res, err := writes.One(ctx, s.node, cmd)
+	return res, grpcError(err)
 }
 
 // audit appends a record of an admin's change. It runs after the change committed, so the log

@@ -20,6 +20,7 @@ import (
 	"github.com/kubedevaiops/kubedevaiops/hub/pki"
 	"github.com/kubedevaiops/kubedevaiops/hub/raftnode"
 	"github.com/kubedevaiops/kubedevaiops/hub/store"
+	"github.com/kubedevaiops/kubedevaiops/hub/writes"
 	fleetv1 "github.com/kubedevaiops/kubedevaiops/proto/fleet/v1"
 )
 
@@ -119,18 +120,8 @@ func mustJSON(v any) json.RawMessage {
 
 // commit proposes one command and returns the store's result for it.
 func (r *Registrar) commit(ctx context.Context, cmd []byte) (*store.Result, error) {
-	resp, _, err := r.node.Apply(ctx, cmd)
-	if err != nil {
-		return nil, grpcError(err)
-	}
-	res, ok := resp.(*store.Result)
-	if !ok || res == nil {
-		return nil, status.Errorf(codes.Internal, "unexpected result %T from the store", resp)
-	}
-	if res.Err != nil {
-		return nil, grpcError(res.Err)
-	}
-	return res, nil
+	res, err := writes.One(ctx, r.node, cmd)
+	return res, grpcError(err)
 }
 
 // commitAll commits the commands as one transaction and returns each one's result.

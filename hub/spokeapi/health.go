@@ -101,26 +101,34 @@ func healthUpdate(mc *registration.ManagedCluster, l *hubv1alpha1.ClusterLease, 
 	case avail.Status == metav1.ConditionFalse:
 		want = clusterv1.ManagedClusterTaintUnavailable
 	}
+	// Exactly the wanted availability taint, if any, beside the cluster's other taints; a taint
+	// that stays keeps the time it was added.
 	taints := withoutTaints(mc.Spec.Taints, clusterv1.ManagedClusterTaintUnreachable, clusterv1.ManagedClusterTaintUnavailable)
-	had := ""
-	for _, t := range mc.Spec.Taints {
-		if t.Key == clusterv1.ManagedClusterTaintUnreachable || t.Key == clusterv1.ManagedClusterTaintUnavailable {
-			had = t.Key
+	if want != "" {
+		t := clusterv1.Taint{Key: want, Effect: clusterv1.TaintEffectNoSelect, TimeAdded: metav1.NewTime(now.UTC().Truncate(time.Second))}
+		for _, old := range mc.Spec.Taints {
+			if old.Key == want {
+				t = old
+				break
+			}
 		}
+		taints = append(taints, t)
 	}
-	if had != want || len(taints)+boolInt(want != "") != len(mc.Spec.Taints) {
-		if want != "" {
-			taints = append(taints, clusterv1.Taint{Key: want, Effect: clusterv1.TaintEffectNoSelect, TimeAdded: metav1.NewTime(now.UTC().Truncate(time.Second))})
-		}
+	if !sameTaints(taints, mc.Spec.Taints) {
 		mc.Spec.Taints = taints
 		changed = true
 	}
 	return changed
 }
 
-func boolInt(b bool) int {
-	if b {
-		return 1
+func sameTaints(a, b []clusterv1.Taint) bool {
+	if len(a) != len(b) {
+		return false
 	}
-	return 0
+	for i := range a {
+		if a[i].Key != b[i].Key || a[i].Value != b[i].Value || a[i].Effect != b[i].Effect {
+			return false
+		}
+	}
+	return true
 }
