@@ -2,12 +2,15 @@ package registration
 
 import (
 	"context"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	hubv1alpha1 "github.com/kubedevaiops/kubedevaiops/api/hub/v1alpha1"
+	"github.com/kubedevaiops/kubedevaiops/hub/pki"
 	"github.com/kubedevaiops/kubedevaiops/hub/store"
 	"github.com/kubedevaiops/kubedevaiops/hub/writes"
 )
@@ -95,6 +98,41 @@ func spentTokenDeletes(items []*store.Resource, now time.Time) [][]byte {
 			continue
 		}
 		if cmd, err := store.EncodeDelete(store.KindBootstrapToken, "", tok.Name, it.ResourceVersion); err == nil {
+			cmds = append(cmds, cmd)
+		}
+	}
+	return cmds
+}
+
+// CollectedOnConnect returns the deletes of cluster's accepted registration requests whose
+// certificate has the serial the cluster just connected with. A connection proves the agent
+// saved that certificate, so the request (and its copy of the certificate) has served its
+// purpose; removing it then, rather than DecidedRetention later, keeps the store from holding a
+// certificate per cluster for the first hour of a large fleet's life.
+func (r *Registrar) CollectedOnConnect(cluster, serialHex string) [][]byte {
+	regs, err := r.registrationsOf(cluster)
+	if err != nil {
+		return nil
+	}
+	return connectedDeletes(regs, serialHex)
+}
+
+// connectedDeletes returns the deletes of the accepted requests whose certificate has serialHex.
+func connectedDeletes(regs []registrationRecord, serialHex string) [][]byte {
+	var cmds [][]byte
+	for _, reg := range regs {
+		if reg.obj.Status.State != hubv1alpha1.RegistrationAccepted || len(reg.obj.Status.Certificate) == 0 {
+			continue
+		}
+		block, _ := pem.Decode(reg.obj.Status.Certificate)
+		if block == nil {
+			continue
+		}
+		cert, err := x509.ParseCertificate(block.Bytes)
+		if err != nil || pki.SerialHex(cert) != serialHex {
+			continue
+		}
+		if cmd, err := store.EncodeDelete(store.KindClusterRegistration, "", reg.obj.Name, reg.res.ResourceVersion); err == nil {
 			cmds = append(cmds, cmd)
 		}
 	}

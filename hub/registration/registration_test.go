@@ -172,3 +172,31 @@ func TestSpentTokens(t *testing.T) {
 	}, now)
 	assert.Len(t, cmds, 2)
 }
+
+func TestRegistrationsCollectedOnConnect(t *testing.T) {
+	ca, err := pki.NewCA("test", time.Hour)
+	require.NoError(t, err)
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "c1"}}, key)
+	require.NoError(t, err)
+	req, err := x509.ParseCertificateRequest(der)
+	require.NoError(t, err)
+	certPEM, cert, err := ca.IssueCluster(req, "c1", time.Hour)
+	require.NoError(t, err)
+	rec := func(name string, state hubv1alpha1.RegistrationState, certPEM []byte) registrationRecord {
+		return registrationRecord{
+			obj: &hubv1alpha1.ClusterRegistration{ObjectMeta: metav1.ObjectMeta{Name: name},
+				Status: hubv1alpha1.ClusterRegistrationStatus{State: state, Certificate: certPEM}},
+			res: &store.Resource{Kind: store.KindClusterRegistration, Name: name, ResourceVersion: 4},
+		}
+	}
+	regs := []registrationRecord{
+		rec("connected", hubv1alpha1.RegistrationAccepted, certPEM),
+		rec("pending", hubv1alpha1.RegistrationPending, nil),
+		rec("denied", hubv1alpha1.RegistrationDenied, nil),
+		rec("garbled", hubv1alpha1.RegistrationAccepted, []byte("not a certificate")),
+	}
+	assert.Len(t, connectedDeletes(regs, pki.SerialHex(cert)), 1, "only the accepted request whose certificate connected goes")
+	assert.Empty(t, connectedDeletes(regs, "ff"), "another serial removes nothing")
+}

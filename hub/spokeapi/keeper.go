@@ -11,6 +11,7 @@ import (
 	clusterv1 "open-cluster-management.io/api/cluster/v1"
 
 	hubv1alpha1 "github.com/kubedevaiops/kubedevaiops/api/hub/v1alpha1"
+	"github.com/kubedevaiops/kubedevaiops/hub/pki"
 	"github.com/kubedevaiops/kubedevaiops/hub/registration"
 	"github.com/kubedevaiops/kubedevaiops/hub/store"
 	"github.com/kubedevaiops/kubedevaiops/hub/writes"
@@ -100,6 +101,9 @@ func (s *Server) reconcile(ctx context.Context) {
 		}
 		if cmd := s.leaseWrite(st, now); cmd != nil {
 			cmds = append(cmds, cmd)
+		}
+		if st.registrationCollected.CompareAndSwap(false, true) {
+			cmds = append(cmds, s.reg.CollectedOnConnect(st.cluster, pki.SerialHex(st.cert))...)
 		}
 	}
 	s.propose(ctx, cmds)

@@ -98,6 +98,8 @@ type stream struct {
 
 	lastHeartbeat atomic.Int64 // unix nanos
 	claims        atomic.Pointer[fleetv1.ClusterClaims]
+	// registrationCollected is set once the requests this certificate came from were removed.
+	registrationCollected atomic.Bool
 }
 
 // errClosedByHub ends a stream the hub closed after sending Disconnect.

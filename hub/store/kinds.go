@@ -25,6 +25,7 @@ const (
 	KindHubMember           = hubv1alpha1.KindHubMember
 	KindClusterRegistration = hubv1alpha1.KindClusterRegistration
 	KindClusterLease        = hubv1alpha1.KindClusterLease
+	KindIncident            = hubv1alpha1.KindIncident
 )
 
 // KindInfo describes one kind of resource the store holds.
@@ -61,6 +62,7 @@ func init() {
 	register(KindInfo{KindHubMember, hub, v, false, func() any { return &hubv1alpha1.HubMember{} }})
 	register(KindInfo{KindClusterRegistration, hub, v, false, func() any { return &hubv1alpha1.ClusterRegistration{} }})
 	register(KindInfo{KindClusterLease, hub, v, false, func() any { return &hubv1alpha1.ClusterLease{} }})
+	register(KindInfo{KindIncident, hub, v, false, func() any { return &hubv1alpha1.Incident{} }})
 }
 
 // LookupKind returns the registered kind named kind.

@@ -63,6 +63,14 @@ type ActionSpec struct {
 	// PolicyRef names the AIOpsPolicy the action is allowed under.
 	// +optional
 	PolicyRef string `json:"policyRef,omitempty"`
+
+	// Signature is the incident signature the action remediates; its outcome is learned under it.
+	// +optional
+	Signature string `json:"signature,omitempty"`
+
+	// DryRun makes the spoke only run a server-side dry-run.
+	// +optional
+	DryRun bool `json:"dryRun,omitempty"`
 }
 
 // ActionResult is what the spoke reported after executing an action.
@@ -81,6 +89,18 @@ type ActionResult struct {
 	// CompletionTime is when the spoke finished.
 	// +optional
 	CompletionTime *metav1.Time `json:"completionTime,omitempty"`
+
+	// Reason is the spoke's machine-readable reason, e.g. "VerificationFailed" or "Replayed".
+	// +optional
+	Reason string `json:"reason,omitempty"`
+
+	// Before is the target object before the change, as JSON.
+	// +optional
+	Before string `json:"before,omitempty"`
+
+	// After is the target object after the change (or the dry-run result), as JSON.
+	// +optional
+	After string `json:"after,omitempty"`
 }
 
 // ActionStatus is how an action stands.
@@ -100,6 +120,19 @@ type ActionStatus struct {
 	// Result is the spoke's report, once there is one.
 	// +optional
 	Result *ActionResult `json:"result,omitempty"`
+
+	// Directive is the signed directive (a serialized SignedDirective) the hub sends the spoke;
+	// the member holding the cluster's stream delivers it.
+	// +optional
+	Directive []byte `json:"directive,omitempty"`
+
+	// ExpiresTime is when the directive expires; the spoke refuses it afterwards.
+	// +optional
+	ExpiresTime *metav1.Time `json:"expiresTime,omitempty"`
+
+	// SpokePhase is the last phase the spoke reported, e.g. "DRY_RUN" or "VERIFYING".
+	// +optional
+	SpokePhase string `json:"spokePhase,omitempty"`
 }
 
 // Action is one change for one cluster, from proposal to verified result.

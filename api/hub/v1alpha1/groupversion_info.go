@@ -22,6 +22,7 @@ const (
 	KindKnowledgeEntry      = "KnowledgeEntry"
 	KindClusterRegistration = "ClusterRegistration"
 	KindClusterLease        = "ClusterLease"
+	KindIncident            = "Incident"
 )
 
 var (
@@ -44,6 +45,7 @@ func addKnownTypes(s *runtime.Scheme) error {
 		&HubMember{}, &HubMemberList{},
 		&ClusterRegistration{}, &ClusterRegistrationList{},
 		&ClusterLease{}, &ClusterLeaseList{},
+		&Incident{}, &IncidentList{},
 	)
 	metav1.AddToGroupVersion(s, GroupVersion)
 	return nil

@@ -89,6 +89,44 @@ type PlanSpec struct {
 	// Rationale explains the plan: evidence, expected effect, what was considered.
 	// +optional
 	Rationale string `json:"rationale,omitempty"`
+
+	// IncidentRef names the Incident a remediation plan answers.
+	// +optional
+	IncidentRef string `json:"incidentRef,omitempty"`
+
+	// ProposedBy is who proposed the plan: an engine ("builtin") or a person. Under the
+	// four-eyes rule the proposer cannot approve.
+	// +optional
+	ProposedBy string `json:"proposedBy,omitempty"`
+
+	// Engine is the AI engine that produced the plan, e.g. "builtin".
+	// +optional
+	Engine string `json:"engine,omitempty"`
+
+	// InputDigest is the SHA-256 of the engine's canonical input, for audit.
+	// +optional
+	InputDigest string `json:"inputDigest,omitempty"`
+
+	// Confidence is the engine's confidence in the plan, from 0 to 1, as a decimal string.
+	// +optional
+	Confidence string `json:"confidence,omitempty"`
+
+	// Alternatives are the other candidate actions, best first, with their confidence.
+	// +optional
+	Alternatives []string `json:"alternatives,omitempty"`
+
+	// RequiredApprovals is how many distinct people must approve before anything runs;
+	// 0 when the policy lets the plan through on its own.
+	// +optional
+	RequiredApprovals int32 `json:"requiredApprovals,omitempty"`
+
+	// DryRun makes every action of the plan a server-side dry-run only.
+	// +optional
+	DryRun bool `json:"dryRun,omitempty"`
+
+	// TraceParent is the W3C traceparent the plan's spans continue.
+	// +optional
+	TraceParent string `json:"traceParent,omitempty"`
 }
 
 // Approval is one person's decision on a plan.

@@ -3268,6 +3268,544 @@ func (x *RejectPlanResponse) GetApproval() *Resource {
 	return nil
 }
 
+// ListIncidentsRequest filters and pages incidents.
+type ListIncidentsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Maximum results per page.
+	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// Token from the previous page.
+	PageToken string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// Only incidents of this cluster.
+	Cluster string `protobuf:"bytes,3,opt,name=cluster,proto3" json:"cluster,omitempty"`
+	// Only incidents in this phase: "Open", "Planned" or "Resolved".
+	Phase string `protobuf:"bytes,4,opt,name=phase,proto3" json:"phase,omitempty"`
+	// How fresh the answer must be; linearizable unless stale is asked for.
+	Consistency   ReadConsistency `protobuf:"varint,5,opt,name=consistency,proto3,enum=kubedevaiops.fleet.v1.ReadConsistency" json:"consistency,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListIncidentsRequest) Reset() {
+	*x = ListIncidentsRequest{}
+	mi := &file_fleet_v1_fleet_proto_msgTypes[53]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListIncidentsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListIncidentsRequest) ProtoMessage() {}
+
+func (x *ListIncidentsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fleet_v1_fleet_proto_msgTypes[53]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListIncidentsRequest.ProtoReflect.Descriptor instead.
+func (*ListIncidentsRequest) Descriptor() ([]byte, []int) {
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{53}
+}
+
+func (x *ListIncidentsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListIncidentsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+func (x *ListIncidentsRequest) GetCluster() string {
+	if x != nil {
+		return x.Cluster
+	}
+	return ""
+}
+
+func (x *ListIncidentsRequest) GetPhase() string {
+	if x != nil {
+		return x.Phase
+	}
+	return ""
+}
+
+func (x *ListIncidentsRequest) GetConsistency() ReadConsistency {
+	if x != nil {
+		return x.Consistency
+	}
+	return ReadConsistency_READ_CONSISTENCY_UNSPECIFIED
+}
+
+// ListIncidentsResponse is one page of incidents.
+type ListIncidentsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Incidents.
+	Incidents []*Resource `protobuf:"bytes,1,rep,name=incidents,proto3" json:"incidents,omitempty"`
+	// Token for the next page; empty at the end.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListIncidentsResponse) Reset() {
+	*x = ListIncidentsResponse{}
+	mi := &file_fleet_v1_fleet_proto_msgTypes[54]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListIncidentsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListIncidentsResponse) ProtoMessage() {}
+
+func (x *ListIncidentsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_fleet_v1_fleet_proto_msgTypes[54]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListIncidentsResponse.ProtoReflect.Descriptor instead.
+func (*ListIncidentsResponse) Descriptor() ([]byte, []int) {
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{54}
+}
+
+func (x *ListIncidentsResponse) GetIncidents() []*Resource {
+	if x != nil {
+		return x.Incidents
+	}
+	return nil
+}
+
+func (x *ListIncidentsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// ListKnowledgeRequest filters and pages knowledge entries.
+type ListKnowledgeRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Maximum results per page.
+	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// Token from the previous page.
+	PageToken string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// Only entries of this signature.
+	Signature string `protobuf:"bytes,3,opt,name=signature,proto3" json:"signature,omitempty"`
+	// How fresh the answer must be; linearizable unless stale is asked for.
+	Consistency   ReadConsistency `protobuf:"varint,4,opt,name=consistency,proto3,enum=kubedevaiops.fleet.v1.ReadConsistency" json:"consistency,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListKnowledgeRequest) Reset() {
+	*x = ListKnowledgeRequest{}
+	mi := &file_fleet_v1_fleet_proto_msgTypes[55]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListKnowledgeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListKnowledgeRequest) ProtoMessage() {}
+
+func (x *ListKnowledgeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fleet_v1_fleet_proto_msgTypes[55]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListKnowledgeRequest.ProtoReflect.Descriptor instead.
+func (*ListKnowledgeRequest) Descriptor() ([]byte, []int) {
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{55}
+}
+
+func (x *ListKnowledgeRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListKnowledgeRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+func (x *ListKnowledgeRequest) GetSignature() string {
+	if x != nil {
+		return x.Signature
+	}
+	return ""
+}
+
+func (x *ListKnowledgeRequest) GetConsistency() ReadConsistency {
+	if x != nil {
+		return x.Consistency
+	}
+	return ReadConsistency_READ_CONSISTENCY_UNSPECIFIED
+}
+
+// ListKnowledgeResponse is one page of knowledge entries.
+type ListKnowledgeResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Knowledge entries.
+	Entries []*Resource `protobuf:"bytes,1,rep,name=entries,proto3" json:"entries,omitempty"`
+	// Token for the next page; empty at the end.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListKnowledgeResponse) Reset() {
+	*x = ListKnowledgeResponse{}
+	mi := &file_fleet_v1_fleet_proto_msgTypes[56]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListKnowledgeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListKnowledgeResponse) ProtoMessage() {}
+
+func (x *ListKnowledgeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_fleet_v1_fleet_proto_msgTypes[56]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListKnowledgeResponse.ProtoReflect.Descriptor instead.
+func (*ListKnowledgeResponse) Descriptor() ([]byte, []int) {
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{56}
+}
+
+func (x *ListKnowledgeResponse) GetEntries() []*Resource {
+	if x != nil {
+		return x.Entries
+	}
+	return nil
+}
+
+func (x *ListKnowledgeResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// GetTraceRequest names a trace by its plan or its id.
+type GetTraceRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Plan whose trace to return; or set trace_id.
+	Plan string `protobuf:"bytes,1,opt,name=plan,proto3" json:"plan,omitempty"`
+	// W3C trace id (32 hex digits).
+	TraceId string `protobuf:"bytes,2,opt,name=trace_id,json=traceId,proto3" json:"trace_id,omitempty"`
+	// Answer from this member's recent spans only (set by members asking each other).
+	LocalOnly     bool `protobuf:"varint,3,opt,name=local_only,json=localOnly,proto3" json:"local_only,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetTraceRequest) Reset() {
+	*x = GetTraceRequest{}
+	mi := &file_fleet_v1_fleet_proto_msgTypes[57]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetTraceRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetTraceRequest) ProtoMessage() {}
+
+func (x *GetTraceRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fleet_v1_fleet_proto_msgTypes[57]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetTraceRequest.ProtoReflect.Descriptor instead.
+func (*GetTraceRequest) Descriptor() ([]byte, []int) {
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{57}
+}
+
+func (x *GetTraceRequest) GetPlan() string {
+	if x != nil {
+		return x.Plan
+	}
+	return ""
+}
+
+func (x *GetTraceRequest) GetTraceId() string {
+	if x != nil {
+		return x.TraceId
+	}
+	return ""
+}
+
+func (x *GetTraceRequest) GetLocalOnly() bool {
+	if x != nil {
+		return x.LocalOnly
+	}
+	return false
+}
+
+// TraceSpan is one recorded span.
+type TraceSpan struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Trace id, 32 hex digits.
+	TraceId string `protobuf:"bytes,1,opt,name=trace_id,json=traceId,proto3" json:"trace_id,omitempty"`
+	// Span id, 16 hex digits.
+	SpanId string `protobuf:"bytes,2,opt,name=span_id,json=spanId,proto3" json:"span_id,omitempty"`
+	// Parent span id; empty for the root.
+	ParentSpanId string `protobuf:"bytes,3,opt,name=parent_span_id,json=parentSpanId,proto3" json:"parent_span_id,omitempty"`
+	// Span name, e.g. "diagnose".
+	Name string `protobuf:"bytes,4,opt,name=name,proto3" json:"name,omitempty"`
+	// service.name of the process that recorded it.
+	Service string `protobuf:"bytes,5,opt,name=service,proto3" json:"service,omitempty"`
+	// Cluster the span comes from, for spoke spans.
+	Cluster string `protobuf:"bytes,6,opt,name=cluster,proto3" json:"cluster,omitempty"`
+	// Start time.
+	StartTime *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	// End time.
+	EndTime *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	// Status code: "Unset", "Ok" or "Error".
+	StatusCode string `protobuf:"bytes,9,opt,name=status_code,json=statusCode,proto3" json:"status_code,omitempty"`
+	// Status description, for errors.
+	StatusMessage string `protobuf:"bytes,10,opt,name=status_message,json=statusMessage,proto3" json:"status_message,omitempty"`
+	// Span attributes, values rendered as strings.
+	Attributes map[string]string `protobuf:"bytes,11,rep,name=attributes,proto3" json:"attributes,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// Hub member that holds the span.
+	Member        string `protobuf:"bytes,12,opt,name=member,proto3" json:"member,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TraceSpan) Reset() {
+	*x = TraceSpan{}
+	mi := &file_fleet_v1_fleet_proto_msgTypes[58]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TraceSpan) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TraceSpan) ProtoMessage() {}
+
+func (x *TraceSpan) ProtoReflect() protoreflect.Message {
+	mi := &file_fleet_v1_fleet_proto_msgTypes[58]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TraceSpan.ProtoReflect.Descriptor instead.
+func (*TraceSpan) Descriptor() ([]byte, []int) {
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{58}
+}
+
+func (x *TraceSpan) GetTraceId() string {
+	if x != nil {
+		return x.TraceId
+	}
+	return ""
+}
+
+func (x *TraceSpan) GetSpanId() string {
+	if x != nil {
+		return x.SpanId
+	}
+	return ""
+}
+
+func (x *TraceSpan) GetParentSpanId() string {
+	if x != nil {
+		return x.ParentSpanId
+	}
+	return ""
+}
+
+func (x *TraceSpan) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *TraceSpan) GetService() string {
+	if x != nil {
+		return x.Service
+	}
+	return ""
+}
+
+func (x *TraceSpan) GetCluster() string {
+	if x != nil {
+		return x.Cluster
+	}
+	return ""
+}
+
+func (x *TraceSpan) GetStartTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartTime
+	}
+	return nil
+}
+
+func (x *TraceSpan) GetEndTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndTime
+	}
+	return nil
+}
+
+func (x *TraceSpan) GetStatusCode() string {
+	if x != nil {
+		return x.StatusCode
+	}
+	return ""
+}
+
+func (x *TraceSpan) GetStatusMessage() string {
+	if x != nil {
+		return x.StatusMessage
+	}
+	return ""
+}
+
+func (x *TraceSpan) GetAttributes() map[string]string {
+	if x != nil {
+		return x.Attributes
+	}
+	return nil
+}
+
+func (x *TraceSpan) GetMember() string {
+	if x != nil {
+		return x.Member
+	}
+	return ""
+}
+
+// GetTraceResponse carries the spans of one trace, ordered by start time.
+type GetTraceResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Trace id.
+	TraceId string `protobuf:"bytes,1,opt,name=trace_id,json=traceId,proto3" json:"trace_id,omitempty"`
+	// Spans from every member that answered.
+	Spans []*TraceSpan `protobuf:"bytes,2,rep,name=spans,proto3" json:"spans,omitempty"`
+	// Members that could not be asked; their spans are missing.
+	UnreachableMembers []string `protobuf:"bytes,3,rep,name=unreachable_members,json=unreachableMembers,proto3" json:"unreachable_members,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *GetTraceResponse) Reset() {
+	*x = GetTraceResponse{}
+	mi := &file_fleet_v1_fleet_proto_msgTypes[59]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetTraceResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetTraceResponse) ProtoMessage() {}
+
+func (x *GetTraceResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_fleet_v1_fleet_proto_msgTypes[59]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetTraceResponse.ProtoReflect.Descriptor instead.
+func (*GetTraceResponse) Descriptor() ([]byte, []int) {
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{59}
+}
+
+func (x *GetTraceResponse) GetTraceId() string {
+	if x != nil {
+		return x.TraceId
+	}
+	return ""
+}
+
+func (x *GetTraceResponse) GetSpans() []*TraceSpan {
+	if x != nil {
+		return x.Spans
+	}
+	return nil
+}
+
+func (x *GetTraceResponse) GetUnreachableMembers() []string {
+	if x != nil {
+		return x.UnreachableMembers
+	}
+	return nil
+}
+
 // ListApprovalsRequest filters and pages approval records.
 type ListApprovalsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -3289,7 +3827,7 @@ type ListApprovalsRequest struct {
 
 func (x *ListApprovalsRequest) Reset() {
 	*x = ListApprovalsRequest{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[53]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3301,7 +3839,7 @@ func (x *ListApprovalsRequest) String() string {
 func (*ListApprovalsRequest) ProtoMessage() {}
 
 func (x *ListApprovalsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[53]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3314,7 +3852,7 @@ func (x *ListApprovalsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListApprovalsRequest.ProtoReflect.Descriptor instead.
 func (*ListApprovalsRequest) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{53}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *ListApprovalsRequest) GetPageSize() int32 {
@@ -3372,7 +3910,7 @@ type ListApprovalsResponse struct {
 
 func (x *ListApprovalsResponse) Reset() {
 	*x = ListApprovalsResponse{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[54]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3384,7 +3922,7 @@ func (x *ListApprovalsResponse) String() string {
 func (*ListApprovalsResponse) ProtoMessage() {}
 
 func (x *ListApprovalsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[54]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3397,7 +3935,7 @@ func (x *ListApprovalsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListApprovalsResponse.ProtoReflect.Descriptor instead.
 func (*ListApprovalsResponse) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{54}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *ListApprovalsResponse) GetApprovals() []*Resource {
@@ -3427,7 +3965,7 @@ type GetApprovalRequest struct {
 
 func (x *GetApprovalRequest) Reset() {
 	*x = GetApprovalRequest{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[55]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3439,7 +3977,7 @@ func (x *GetApprovalRequest) String() string {
 func (*GetApprovalRequest) ProtoMessage() {}
 
 func (x *GetApprovalRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[55]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3452,7 +3990,7 @@ func (x *GetApprovalRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetApprovalRequest.ProtoReflect.Descriptor instead.
 func (*GetApprovalRequest) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{55}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *GetApprovalRequest) GetName() string {
@@ -3480,7 +4018,7 @@ type GetApprovalResponse struct {
 
 func (x *GetApprovalResponse) Reset() {
 	*x = GetApprovalResponse{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[56]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3492,7 +4030,7 @@ func (x *GetApprovalResponse) String() string {
 func (*GetApprovalResponse) ProtoMessage() {}
 
 func (x *GetApprovalResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[56]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3505,7 +4043,7 @@ func (x *GetApprovalResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetApprovalResponse.ProtoReflect.Descriptor instead.
 func (*GetApprovalResponse) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{56}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *GetApprovalResponse) GetApproval() *Resource {
@@ -3545,7 +4083,7 @@ type AuditRecord struct {
 
 func (x *AuditRecord) Reset() {
 	*x = AuditRecord{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[57]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3557,7 +4095,7 @@ func (x *AuditRecord) String() string {
 func (*AuditRecord) ProtoMessage() {}
 
 func (x *AuditRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[57]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3570,7 +4108,7 @@ func (x *AuditRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditRecord.ProtoReflect.Descriptor instead.
 func (*AuditRecord) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{57}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *AuditRecord) GetIndex() uint64 {
@@ -3666,7 +4204,7 @@ type ListAuditRequest struct {
 
 func (x *ListAuditRequest) Reset() {
 	*x = ListAuditRequest{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[58]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3678,7 +4216,7 @@ func (x *ListAuditRequest) String() string {
 func (*ListAuditRequest) ProtoMessage() {}
 
 func (x *ListAuditRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[58]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3691,7 +4229,7 @@ func (x *ListAuditRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditRequest.ProtoReflect.Descriptor instead.
 func (*ListAuditRequest) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{58}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *ListAuditRequest) GetPageSize() int32 {
@@ -3758,7 +4296,7 @@ type ListAuditResponse struct {
 
 func (x *ListAuditResponse) Reset() {
 	*x = ListAuditResponse{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[59]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3770,7 +4308,7 @@ func (x *ListAuditResponse) String() string {
 func (*ListAuditResponse) ProtoMessage() {}
 
 func (x *ListAuditResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[59]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3783,7 +4321,7 @@ func (x *ListAuditResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditResponse.ProtoReflect.Descriptor instead.
 func (*ListAuditResponse) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{59}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *ListAuditResponse) GetRecords() []*AuditRecord {
@@ -3820,7 +4358,7 @@ type VerifyAuditRequest struct {
 
 func (x *VerifyAuditRequest) Reset() {
 	*x = VerifyAuditRequest{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[60]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3832,7 +4370,7 @@ func (x *VerifyAuditRequest) String() string {
 func (*VerifyAuditRequest) ProtoMessage() {}
 
 func (x *VerifyAuditRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[60]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3845,7 +4383,7 @@ func (x *VerifyAuditRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyAuditRequest.ProtoReflect.Descriptor instead.
 func (*VerifyAuditRequest) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{60}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *VerifyAuditRequest) GetFromIndex() uint64 {
@@ -3881,7 +4419,7 @@ type VerifyAuditResponse struct {
 
 func (x *VerifyAuditResponse) Reset() {
 	*x = VerifyAuditResponse{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[61]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3893,7 +4431,7 @@ func (x *VerifyAuditResponse) String() string {
 func (*VerifyAuditResponse) ProtoMessage() {}
 
 func (x *VerifyAuditResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[61]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3906,7 +4444,7 @@ func (x *VerifyAuditResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyAuditResponse.ProtoReflect.Descriptor instead.
 func (*VerifyAuditResponse) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{61}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *VerifyAuditResponse) GetOk() bool {
@@ -3953,7 +4491,7 @@ type ListMembersRequest struct {
 
 func (x *ListMembersRequest) Reset() {
 	*x = ListMembersRequest{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[62]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3965,7 +4503,7 @@ func (x *ListMembersRequest) String() string {
 func (*ListMembersRequest) ProtoMessage() {}
 
 func (x *ListMembersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[62]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3978,7 +4516,7 @@ func (x *ListMembersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMembersRequest.ProtoReflect.Descriptor instead.
 func (*ListMembersRequest) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{62}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{69}
 }
 
 // HubMember is one member of the hub's Raft.
@@ -4000,7 +4538,7 @@ type HubMember struct {
 
 func (x *HubMember) Reset() {
 	*x = HubMember{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[63]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4012,7 +4550,7 @@ func (x *HubMember) String() string {
 func (*HubMember) ProtoMessage() {}
 
 func (x *HubMember) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[63]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4025,7 +4563,7 @@ func (x *HubMember) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HubMember.ProtoReflect.Descriptor instead.
 func (*HubMember) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{63}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *HubMember) GetId() string {
@@ -4075,7 +4613,7 @@ type ListMembersResponse struct {
 
 func (x *ListMembersResponse) Reset() {
 	*x = ListMembersResponse{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[64]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4087,7 +4625,7 @@ func (x *ListMembersResponse) String() string {
 func (*ListMembersResponse) ProtoMessage() {}
 
 func (x *ListMembersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[64]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4100,7 +4638,7 @@ func (x *ListMembersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMembersResponse.ProtoReflect.Descriptor instead.
 func (*ListMembersResponse) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{64}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *ListMembersResponse) GetMembers() []*HubMember {
@@ -4132,7 +4670,7 @@ type JoinMemberRequest struct {
 
 func (x *JoinMemberRequest) Reset() {
 	*x = JoinMemberRequest{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[65]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4144,7 +4682,7 @@ func (x *JoinMemberRequest) String() string {
 func (*JoinMemberRequest) ProtoMessage() {}
 
 func (x *JoinMemberRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[65]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4157,7 +4695,7 @@ func (x *JoinMemberRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinMemberRequest.ProtoReflect.Descriptor instead.
 func (*JoinMemberRequest) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{65}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *JoinMemberRequest) GetId() string {
@@ -4191,7 +4729,7 @@ type JoinMemberResponse struct {
 
 func (x *JoinMemberResponse) Reset() {
 	*x = JoinMemberResponse{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[66]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4203,7 +4741,7 @@ func (x *JoinMemberResponse) String() string {
 func (*JoinMemberResponse) ProtoMessage() {}
 
 func (x *JoinMemberResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[66]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4216,7 +4754,7 @@ func (x *JoinMemberResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinMemberResponse.ProtoReflect.Descriptor instead.
 func (*JoinMemberResponse) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{66}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *JoinMemberResponse) GetMembers() []*HubMember {
@@ -4236,7 +4774,7 @@ type LeaveMemberRequest struct {
 
 func (x *LeaveMemberRequest) Reset() {
 	*x = LeaveMemberRequest{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[67]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4248,7 +4786,7 @@ func (x *LeaveMemberRequest) String() string {
 func (*LeaveMemberRequest) ProtoMessage() {}
 
 func (x *LeaveMemberRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[67]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4261,7 +4799,7 @@ func (x *LeaveMemberRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaveMemberRequest.ProtoReflect.Descriptor instead.
 func (*LeaveMemberRequest) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{67}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *LeaveMemberRequest) GetId() string {
@@ -4281,7 +4819,7 @@ type LeaveMemberResponse struct {
 
 func (x *LeaveMemberResponse) Reset() {
 	*x = LeaveMemberResponse{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[68]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4293,7 +4831,7 @@ func (x *LeaveMemberResponse) String() string {
 func (*LeaveMemberResponse) ProtoMessage() {}
 
 func (x *LeaveMemberResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[68]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4306,7 +4844,7 @@ func (x *LeaveMemberResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaveMemberResponse.ProtoReflect.Descriptor instead.
 func (*LeaveMemberResponse) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{68}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *LeaveMemberResponse) GetMembers() []*HubMember {
@@ -4325,7 +4863,7 @@ type SaveSnapshotRequest struct {
 
 func (x *SaveSnapshotRequest) Reset() {
 	*x = SaveSnapshotRequest{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[69]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4337,7 +4875,7 @@ func (x *SaveSnapshotRequest) String() string {
 func (*SaveSnapshotRequest) ProtoMessage() {}
 
 func (x *SaveSnapshotRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[69]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4350,7 +4888,7 @@ func (x *SaveSnapshotRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SaveSnapshotRequest.ProtoReflect.Descriptor instead.
 func (*SaveSnapshotRequest) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{69}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{76}
 }
 
 // SaveSnapshotResponse is one piece of the snapshot stream.
@@ -4366,7 +4904,7 @@ type SaveSnapshotResponse struct {
 
 func (x *SaveSnapshotResponse) Reset() {
 	*x = SaveSnapshotResponse{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[70]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4378,7 +4916,7 @@ func (x *SaveSnapshotResponse) String() string {
 func (*SaveSnapshotResponse) ProtoMessage() {}
 
 func (x *SaveSnapshotResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[70]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4391,7 +4929,7 @@ func (x *SaveSnapshotResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SaveSnapshotResponse.ProtoReflect.Descriptor instead.
 func (*SaveSnapshotResponse) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{70}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *SaveSnapshotResponse) GetData() []byte {
@@ -4419,7 +4957,7 @@ type RestoreSnapshotRequest struct {
 
 func (x *RestoreSnapshotRequest) Reset() {
 	*x = RestoreSnapshotRequest{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[71]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4431,7 +4969,7 @@ func (x *RestoreSnapshotRequest) String() string {
 func (*RestoreSnapshotRequest) ProtoMessage() {}
 
 func (x *RestoreSnapshotRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[71]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4444,7 +4982,7 @@ func (x *RestoreSnapshotRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestoreSnapshotRequest.ProtoReflect.Descriptor instead.
 func (*RestoreSnapshotRequest) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{71}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *RestoreSnapshotRequest) GetData() []byte {
@@ -4465,7 +5003,7 @@ type RestoreSnapshotResponse struct {
 
 func (x *RestoreSnapshotResponse) Reset() {
 	*x = RestoreSnapshotResponse{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[72]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4477,7 +5015,7 @@ func (x *RestoreSnapshotResponse) String() string {
 func (*RestoreSnapshotResponse) ProtoMessage() {}
 
 func (x *RestoreSnapshotResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[72]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4490,7 +5028,7 @@ func (x *RestoreSnapshotResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestoreSnapshotResponse.ProtoReflect.Descriptor instead.
 func (*RestoreSnapshotResponse) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{72}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *RestoreSnapshotResponse) GetIndex() uint64 {
@@ -4728,7 +5266,56 @@ const file_fleet_v1_fleet_proto_rawDesc = "" +
 	"\acomment\x18\x03 \x01(\tR\acomment\"\x86\x01\n" +
 	"\x12RejectPlanResponse\x123\n" +
 	"\x04plan\x18\x01 \x01(\v2\x1f.kubedevaiops.fleet.v1.ResourceR\x04plan\x12;\n" +
-	"\bapproval\x18\x02 \x01(\v2\x1f.kubedevaiops.fleet.v1.ResourceR\bapproval\"\xfa\x01\n" +
+	"\bapproval\x18\x02 \x01(\v2\x1f.kubedevaiops.fleet.v1.ResourceR\bapproval\"\xcc\x01\n" +
+	"\x14ListIncidentsRequest\x12\x1b\n" +
+	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tR\tpageToken\x12\x18\n" +
+	"\acluster\x18\x03 \x01(\tR\acluster\x12\x14\n" +
+	"\x05phase\x18\x04 \x01(\tR\x05phase\x12H\n" +
+	"\vconsistency\x18\x05 \x01(\x0e2&.kubedevaiops.fleet.v1.ReadConsistencyR\vconsistency\"~\n" +
+	"\x15ListIncidentsResponse\x12=\n" +
+	"\tincidents\x18\x01 \x03(\v2\x1f.kubedevaiops.fleet.v1.ResourceR\tincidents\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xba\x01\n" +
+	"\x14ListKnowledgeRequest\x12\x1b\n" +
+	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tR\tpageToken\x12\x1c\n" +
+	"\tsignature\x18\x03 \x01(\tR\tsignature\x12H\n" +
+	"\vconsistency\x18\x04 \x01(\x0e2&.kubedevaiops.fleet.v1.ReadConsistencyR\vconsistency\"z\n" +
+	"\x15ListKnowledgeResponse\x129\n" +
+	"\aentries\x18\x01 \x03(\v2\x1f.kubedevaiops.fleet.v1.ResourceR\aentries\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"_\n" +
+	"\x0fGetTraceRequest\x12\x12\n" +
+	"\x04plan\x18\x01 \x01(\tR\x04plan\x12\x19\n" +
+	"\btrace_id\x18\x02 \x01(\tR\atraceId\x12\x1d\n" +
+	"\n" +
+	"local_only\x18\x03 \x01(\bR\tlocalOnly\"\x90\x04\n" +
+	"\tTraceSpan\x12\x19\n" +
+	"\btrace_id\x18\x01 \x01(\tR\atraceId\x12\x17\n" +
+	"\aspan_id\x18\x02 \x01(\tR\x06spanId\x12$\n" +
+	"\x0eparent_span_id\x18\x03 \x01(\tR\fparentSpanId\x12\x12\n" +
+	"\x04name\x18\x04 \x01(\tR\x04name\x12\x18\n" +
+	"\aservice\x18\x05 \x01(\tR\aservice\x12\x18\n" +
+	"\acluster\x18\x06 \x01(\tR\acluster\x129\n" +
+	"\n" +
+	"start_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
+	"\bend_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12\x1f\n" +
+	"\vstatus_code\x18\t \x01(\tR\n" +
+	"statusCode\x12%\n" +
+	"\x0estatus_message\x18\n" +
+	" \x01(\tR\rstatusMessage\x12P\n" +
+	"\n" +
+	"attributes\x18\v \x03(\v20.kubedevaiops.fleet.v1.TraceSpan.AttributesEntryR\n" +
+	"attributes\x12\x16\n" +
+	"\x06member\x18\f \x01(\tR\x06member\x1a=\n" +
+	"\x0fAttributesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x96\x01\n" +
+	"\x10GetTraceResponse\x12\x19\n" +
+	"\btrace_id\x18\x01 \x01(\tR\atraceId\x126\n" +
+	"\x05spans\x18\x02 \x03(\v2 .kubedevaiops.fleet.v1.TraceSpanR\x05spans\x12/\n" +
+	"\x13unreachable_members\x18\x03 \x03(\tR\x12unreachableMembers\"\xfa\x01\n" +
 	"\x14ListApprovalsRequest\x12\x1b\n" +
 	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
@@ -4814,7 +5401,7 @@ const file_fleet_v1_fleet_proto_rawDesc = "" +
 	"\x05index\x18\x01 \x01(\x04R\x05index*O\n" +
 	"\x0fReadConsistency\x12 \n" +
 	"\x1cREAD_CONSISTENCY_UNSPECIFIED\x10\x00\x12\x1a\n" +
-	"\x16READ_CONSISTENCY_STALE\x10\x012\x82\x1d\n" +
+	"\x16READ_CONSISTENCY_STALE\x10\x012\xb7\x1f\n" +
 	"\x05Fleet\x12g\n" +
 	"\fListClusters\x12*.kubedevaiops.fleet.v1.ListClustersRequest\x1a+.kubedevaiops.fleet.v1.ListClustersResponse\x12a\n" +
 	"\n" +
@@ -4845,6 +5432,9 @@ const file_fleet_v1_fleet_proto_rawDesc = "" +
 	"\vApprovePlan\x12).kubedevaiops.fleet.v1.ApprovePlanRequest\x1a*.kubedevaiops.fleet.v1.ApprovePlanResponse\x12a\n" +
 	"\n" +
 	"RejectPlan\x12(.kubedevaiops.fleet.v1.RejectPlanRequest\x1a).kubedevaiops.fleet.v1.RejectPlanResponse\x12j\n" +
+	"\rListIncidents\x12+.kubedevaiops.fleet.v1.ListIncidentsRequest\x1a,.kubedevaiops.fleet.v1.ListIncidentsResponse\x12j\n" +
+	"\rListKnowledge\x12+.kubedevaiops.fleet.v1.ListKnowledgeRequest\x1a,.kubedevaiops.fleet.v1.ListKnowledgeResponse\x12[\n" +
+	"\bGetTrace\x12&.kubedevaiops.fleet.v1.GetTraceRequest\x1a'.kubedevaiops.fleet.v1.GetTraceResponse\x12j\n" +
 	"\rListApprovals\x12+.kubedevaiops.fleet.v1.ListApprovalsRequest\x1a,.kubedevaiops.fleet.v1.ListApprovalsResponse\x12d\n" +
 	"\vGetApproval\x12).kubedevaiops.fleet.v1.GetApprovalRequest\x1a*.kubedevaiops.fleet.v1.GetApprovalResponse\x12^\n" +
 	"\tListAudit\x12'.kubedevaiops.fleet.v1.ListAuditRequest\x1a(.kubedevaiops.fleet.v1.ListAuditResponse\x12d\n" +
@@ -4869,7 +5459,7 @@ func file_fleet_v1_fleet_proto_rawDescGZIP() []byte {
 }
 
 var file_fleet_v1_fleet_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_fleet_v1_fleet_proto_msgTypes = make([]protoimpl.MessageInfo, 76)
+var file_fleet_v1_fleet_proto_msgTypes = make([]protoimpl.MessageInfo, 84)
 var file_fleet_v1_fleet_proto_goTypes = []any{
 	(ReadConsistency)(0),                   // 0: kubedevaiops.fleet.v1.ReadConsistency
 	(*ListClustersRequest)(nil),            // 1: kubedevaiops.fleet.v1.ListClustersRequest
@@ -4925,167 +5515,189 @@ var file_fleet_v1_fleet_proto_goTypes = []any{
 	(*ApprovePlanResponse)(nil),            // 51: kubedevaiops.fleet.v1.ApprovePlanResponse
 	(*RejectPlanRequest)(nil),              // 52: kubedevaiops.fleet.v1.RejectPlanRequest
 	(*RejectPlanResponse)(nil),             // 53: kubedevaiops.fleet.v1.RejectPlanResponse
-	(*ListApprovalsRequest)(nil),           // 54: kubedevaiops.fleet.v1.ListApprovalsRequest
-	(*ListApprovalsResponse)(nil),          // 55: kubedevaiops.fleet.v1.ListApprovalsResponse
-	(*GetApprovalRequest)(nil),             // 56: kubedevaiops.fleet.v1.GetApprovalRequest
-	(*GetApprovalResponse)(nil),            // 57: kubedevaiops.fleet.v1.GetApprovalResponse
-	(*AuditRecord)(nil),                    // 58: kubedevaiops.fleet.v1.AuditRecord
-	(*ListAuditRequest)(nil),               // 59: kubedevaiops.fleet.v1.ListAuditRequest
-	(*ListAuditResponse)(nil),              // 60: kubedevaiops.fleet.v1.ListAuditResponse
-	(*VerifyAuditRequest)(nil),             // 61: kubedevaiops.fleet.v1.VerifyAuditRequest
-	(*VerifyAuditResponse)(nil),            // 62: kubedevaiops.fleet.v1.VerifyAuditResponse
-	(*ListMembersRequest)(nil),             // 63: kubedevaiops.fleet.v1.ListMembersRequest
-	(*HubMember)(nil),                      // 64: kubedevaiops.fleet.v1.HubMember
-	(*ListMembersResponse)(nil),            // 65: kubedevaiops.fleet.v1.ListMembersResponse
-	(*JoinMemberRequest)(nil),              // 66: kubedevaiops.fleet.v1.JoinMemberRequest
-	(*JoinMemberResponse)(nil),             // 67: kubedevaiops.fleet.v1.JoinMemberResponse
-	(*LeaveMemberRequest)(nil),             // 68: kubedevaiops.fleet.v1.LeaveMemberRequest
-	(*LeaveMemberResponse)(nil),            // 69: kubedevaiops.fleet.v1.LeaveMemberResponse
-	(*SaveSnapshotRequest)(nil),            // 70: kubedevaiops.fleet.v1.SaveSnapshotRequest
-	(*SaveSnapshotResponse)(nil),           // 71: kubedevaiops.fleet.v1.SaveSnapshotResponse
-	(*RestoreSnapshotRequest)(nil),         // 72: kubedevaiops.fleet.v1.RestoreSnapshotRequest
-	(*RestoreSnapshotResponse)(nil),        // 73: kubedevaiops.fleet.v1.RestoreSnapshotResponse
-	nil,                                    // 74: kubedevaiops.fleet.v1.LabelClusterRequest.SetEntry
-	nil,                                    // 75: kubedevaiops.fleet.v1.BootstrapToken.ClusterLabelsEntry
-	nil,                                    // 76: kubedevaiops.fleet.v1.CreateTokenRequest.ClusterLabelsEntry
-	(*Resource)(nil),                       // 77: kubedevaiops.fleet.v1.Resource
-	(*timestamppb.Timestamp)(nil),          // 78: google.protobuf.Timestamp
-	(*InventoryObject)(nil),                // 79: kubedevaiops.fleet.v1.InventoryObject
-	(*durationpb.Duration)(nil),            // 80: google.protobuf.Duration
+	(*ListIncidentsRequest)(nil),           // 54: kubedevaiops.fleet.v1.ListIncidentsRequest
+	(*ListIncidentsResponse)(nil),          // 55: kubedevaiops.fleet.v1.ListIncidentsResponse
+	(*ListKnowledgeRequest)(nil),           // 56: kubedevaiops.fleet.v1.ListKnowledgeRequest
+	(*ListKnowledgeResponse)(nil),          // 57: kubedevaiops.fleet.v1.ListKnowledgeResponse
+	(*GetTraceRequest)(nil),                // 58: kubedevaiops.fleet.v1.GetTraceRequest
+	(*TraceSpan)(nil),                      // 59: kubedevaiops.fleet.v1.TraceSpan
+	(*GetTraceResponse)(nil),               // 60: kubedevaiops.fleet.v1.GetTraceResponse
+	(*ListApprovalsRequest)(nil),           // 61: kubedevaiops.fleet.v1.ListApprovalsRequest
+	(*ListApprovalsResponse)(nil),          // 62: kubedevaiops.fleet.v1.ListApprovalsResponse
+	(*GetApprovalRequest)(nil),             // 63: kubedevaiops.fleet.v1.GetApprovalRequest
+	(*GetApprovalResponse)(nil),            // 64: kubedevaiops.fleet.v1.GetApprovalResponse
+	(*AuditRecord)(nil),                    // 65: kubedevaiops.fleet.v1.AuditRecord
+	(*ListAuditRequest)(nil),               // 66: kubedevaiops.fleet.v1.ListAuditRequest
+	(*ListAuditResponse)(nil),              // 67: kubedevaiops.fleet.v1.ListAuditResponse
+	(*VerifyAuditRequest)(nil),             // 68: kubedevaiops.fleet.v1.VerifyAuditRequest
+	(*VerifyAuditResponse)(nil),            // 69: kubedevaiops.fleet.v1.VerifyAuditResponse
+	(*ListMembersRequest)(nil),             // 70: kubedevaiops.fleet.v1.ListMembersRequest
+	(*HubMember)(nil),                      // 71: kubedevaiops.fleet.v1.HubMember
+	(*ListMembersResponse)(nil),            // 72: kubedevaiops.fleet.v1.ListMembersResponse
+	(*JoinMemberRequest)(nil),              // 73: kubedevaiops.fleet.v1.JoinMemberRequest
+	(*JoinMemberResponse)(nil),             // 74: kubedevaiops.fleet.v1.JoinMemberResponse
+	(*LeaveMemberRequest)(nil),             // 75: kubedevaiops.fleet.v1.LeaveMemberRequest
+	(*LeaveMemberResponse)(nil),            // 76: kubedevaiops.fleet.v1.LeaveMemberResponse
+	(*SaveSnapshotRequest)(nil),            // 77: kubedevaiops.fleet.v1.SaveSnapshotRequest
+	(*SaveSnapshotResponse)(nil),           // 78: kubedevaiops.fleet.v1.SaveSnapshotResponse
+	(*RestoreSnapshotRequest)(nil),         // 79: kubedevaiops.fleet.v1.RestoreSnapshotRequest
+	(*RestoreSnapshotResponse)(nil),        // 80: kubedevaiops.fleet.v1.RestoreSnapshotResponse
+	nil,                                    // 81: kubedevaiops.fleet.v1.LabelClusterRequest.SetEntry
+	nil,                                    // 82: kubedevaiops.fleet.v1.BootstrapToken.ClusterLabelsEntry
+	nil,                                    // 83: kubedevaiops.fleet.v1.CreateTokenRequest.ClusterLabelsEntry
+	nil,                                    // 84: kubedevaiops.fleet.v1.TraceSpan.AttributesEntry
+	(*Resource)(nil),                       // 85: kubedevaiops.fleet.v1.Resource
+	(*timestamppb.Timestamp)(nil),          // 86: google.protobuf.Timestamp
+	(*InventoryObject)(nil),                // 87: kubedevaiops.fleet.v1.InventoryObject
+	(*durationpb.Duration)(nil),            // 88: google.protobuf.Duration
 }
 var file_fleet_v1_fleet_proto_depIdxs = []int32{
-	0,  // 0: kubedevaiops.fleet.v1.ListClustersRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
-	77, // 1: kubedevaiops.fleet.v1.ListClustersResponse.clusters:type_name -> kubedevaiops.fleet.v1.Resource
-	0,  // 2: kubedevaiops.fleet.v1.GetClusterRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
-	77, // 3: kubedevaiops.fleet.v1.GetClusterResponse.cluster:type_name -> kubedevaiops.fleet.v1.Resource
-	77, // 4: kubedevaiops.fleet.v1.AcceptClusterResponse.cluster:type_name -> kubedevaiops.fleet.v1.Resource
-	77, // 5: kubedevaiops.fleet.v1.DenyClusterResponse.cluster:type_name -> kubedevaiops.fleet.v1.Resource
-	74, // 6: kubedevaiops.fleet.v1.LabelClusterRequest.set:type_name -> kubedevaiops.fleet.v1.LabelClusterRequest.SetEntry
-	77, // 7: kubedevaiops.fleet.v1.LabelClusterResponse.cluster:type_name -> kubedevaiops.fleet.v1.Resource
-	78, // 8: kubedevaiops.fleet.v1.GetClusterInventoryResponse.observed_at:type_name -> google.protobuf.Timestamp
-	79, // 9: kubedevaiops.fleet.v1.GetClusterInventoryResponse.objects:type_name -> kubedevaiops.fleet.v1.InventoryObject
-	78, // 10: kubedevaiops.fleet.v1.BootstrapToken.create_time:type_name -> google.protobuf.Timestamp
-	78, // 11: kubedevaiops.fleet.v1.BootstrapToken.expire_time:type_name -> google.protobuf.Timestamp
-	75, // 12: kubedevaiops.fleet.v1.BootstrapToken.cluster_labels:type_name -> kubedevaiops.fleet.v1.BootstrapToken.ClusterLabelsEntry
-	80, // 13: kubedevaiops.fleet.v1.CreateTokenRequest.ttl:type_name -> google.protobuf.Duration
-	76, // 14: kubedevaiops.fleet.v1.CreateTokenRequest.cluster_labels:type_name -> kubedevaiops.fleet.v1.CreateTokenRequest.ClusterLabelsEntry
-	13, // 15: kubedevaiops.fleet.v1.CreateTokenResponse.token:type_name -> kubedevaiops.fleet.v1.BootstrapToken
-	0,  // 16: kubedevaiops.fleet.v1.ListTokensRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
-	13, // 17: kubedevaiops.fleet.v1.ListTokensResponse.tokens:type_name -> kubedevaiops.fleet.v1.BootstrapToken
-	13, // 18: kubedevaiops.fleet.v1.RevokeTokenResponse.token:type_name -> kubedevaiops.fleet.v1.BootstrapToken
-	77, // 19: kubedevaiops.fleet.v1.ApplyClusterSetRequest.cluster_set:type_name -> kubedevaiops.fleet.v1.Resource
-	77, // 20: kubedevaiops.fleet.v1.ApplyClusterSetResponse.cluster_set:type_name -> kubedevaiops.fleet.v1.Resource
-	0,  // 21: kubedevaiops.fleet.v1.GetClusterSetRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
-	77, // 22: kubedevaiops.fleet.v1.GetClusterSetResponse.cluster_set:type_name -> kubedevaiops.fleet.v1.Resource
-	0,  // 23: kubedevaiops.fleet.v1.ListClusterSetsRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
-	77, // 24: kubedevaiops.fleet.v1.ListClusterSetsResponse.cluster_sets:type_name -> kubedevaiops.fleet.v1.Resource
-	77, // 25: kubedevaiops.fleet.v1.ApplyPlacementRequest.placement:type_name -> kubedevaiops.fleet.v1.Resource
-	77, // 26: kubedevaiops.fleet.v1.ApplyPlacementResponse.placement:type_name -> kubedevaiops.fleet.v1.Resource
-	0,  // 27: kubedevaiops.fleet.v1.GetPlacementRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
-	77, // 28: kubedevaiops.fleet.v1.GetPlacementResponse.placement:type_name -> kubedevaiops.fleet.v1.Resource
-	0,  // 29: kubedevaiops.fleet.v1.ListPlacementsRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
-	77, // 30: kubedevaiops.fleet.v1.ListPlacementsResponse.placements:type_name -> kubedevaiops.fleet.v1.Resource
-	0,  // 31: kubedevaiops.fleet.v1.ListPlacementDecisionsRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
-	77, // 32: kubedevaiops.fleet.v1.ListPlacementDecisionsResponse.decisions:type_name -> kubedevaiops.fleet.v1.Resource
-	77, // 33: kubedevaiops.fleet.v1.ApplyPolicyRequest.policy:type_name -> kubedevaiops.fleet.v1.Resource
-	77, // 34: kubedevaiops.fleet.v1.ApplyPolicyResponse.policy:type_name -> kubedevaiops.fleet.v1.Resource
-	0,  // 35: kubedevaiops.fleet.v1.GetPolicyRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
-	77, // 36: kubedevaiops.fleet.v1.GetPolicyResponse.policy:type_name -> kubedevaiops.fleet.v1.Resource
-	0,  // 37: kubedevaiops.fleet.v1.ListPoliciesRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
-	77, // 38: kubedevaiops.fleet.v1.ListPoliciesResponse.policies:type_name -> kubedevaiops.fleet.v1.Resource
-	0,  // 39: kubedevaiops.fleet.v1.ListPlansRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
-	77, // 40: kubedevaiops.fleet.v1.ListPlansResponse.plans:type_name -> kubedevaiops.fleet.v1.Resource
-	0,  // 41: kubedevaiops.fleet.v1.GetPlanRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
-	77, // 42: kubedevaiops.fleet.v1.GetPlanResponse.plan:type_name -> kubedevaiops.fleet.v1.Resource
-	77, // 43: kubedevaiops.fleet.v1.ApprovePlanResponse.plan:type_name -> kubedevaiops.fleet.v1.Resource
-	77, // 44: kubedevaiops.fleet.v1.ApprovePlanResponse.approval:type_name -> kubedevaiops.fleet.v1.Resource
-	77, // 45: kubedevaiops.fleet.v1.RejectPlanResponse.plan:type_name -> kubedevaiops.fleet.v1.Resource
-	77, // 46: kubedevaiops.fleet.v1.RejectPlanResponse.approval:type_name -> kubedevaiops.fleet.v1.Resource
-	0,  // 47: kubedevaiops.fleet.v1.ListApprovalsRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
-	77, // 48: kubedevaiops.fleet.v1.ListApprovalsResponse.approvals:type_name -> kubedevaiops.fleet.v1.Resource
-	0,  // 49: kubedevaiops.fleet.v1.GetApprovalRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
-	77, // 50: kubedevaiops.fleet.v1.GetApprovalResponse.approval:type_name -> kubedevaiops.fleet.v1.Resource
-	78, // 51: kubedevaiops.fleet.v1.AuditRecord.time:type_name -> google.protobuf.Timestamp
-	0,  // 52: kubedevaiops.fleet.v1.ListAuditRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
-	58, // 53: kubedevaiops.fleet.v1.ListAuditResponse.records:type_name -> kubedevaiops.fleet.v1.AuditRecord
-	64, // 54: kubedevaiops.fleet.v1.ListMembersResponse.members:type_name -> kubedevaiops.fleet.v1.HubMember
-	64, // 55: kubedevaiops.fleet.v1.JoinMemberResponse.members:type_name -> kubedevaiops.fleet.v1.HubMember
-	64, // 56: kubedevaiops.fleet.v1.LeaveMemberResponse.members:type_name -> kubedevaiops.fleet.v1.HubMember
-	1,  // 57: kubedevaiops.fleet.v1.Fleet.ListClusters:input_type -> kubedevaiops.fleet.v1.ListClustersRequest
-	3,  // 58: kubedevaiops.fleet.v1.Fleet.GetCluster:input_type -> kubedevaiops.fleet.v1.GetClusterRequest
-	5,  // 59: kubedevaiops.fleet.v1.Fleet.AcceptCluster:input_type -> kubedevaiops.fleet.v1.AcceptClusterRequest
-	7,  // 60: kubedevaiops.fleet.v1.Fleet.DenyCluster:input_type -> kubedevaiops.fleet.v1.DenyClusterRequest
-	9,  // 61: kubedevaiops.fleet.v1.Fleet.LabelCluster:input_type -> kubedevaiops.fleet.v1.LabelClusterRequest
-	11, // 62: kubedevaiops.fleet.v1.Fleet.GetClusterInventory:input_type -> kubedevaiops.fleet.v1.GetClusterInventoryRequest
-	14, // 63: kubedevaiops.fleet.v1.Fleet.CreateToken:input_type -> kubedevaiops.fleet.v1.CreateTokenRequest
-	16, // 64: kubedevaiops.fleet.v1.Fleet.ListTokens:input_type -> kubedevaiops.fleet.v1.ListTokensRequest
-	18, // 65: kubedevaiops.fleet.v1.Fleet.RevokeToken:input_type -> kubedevaiops.fleet.v1.RevokeTokenRequest
-	20, // 66: kubedevaiops.fleet.v1.Fleet.ApplyClusterSet:input_type -> kubedevaiops.fleet.v1.ApplyClusterSetRequest
-	22, // 67: kubedevaiops.fleet.v1.Fleet.GetClusterSet:input_type -> kubedevaiops.fleet.v1.GetClusterSetRequest
-	24, // 68: kubedevaiops.fleet.v1.Fleet.ListClusterSets:input_type -> kubedevaiops.fleet.v1.ListClusterSetsRequest
-	26, // 69: kubedevaiops.fleet.v1.Fleet.DeleteClusterSet:input_type -> kubedevaiops.fleet.v1.DeleteClusterSetRequest
-	28, // 70: kubedevaiops.fleet.v1.Fleet.ApplyPlacement:input_type -> kubedevaiops.fleet.v1.ApplyPlacementRequest
-	30, // 71: kubedevaiops.fleet.v1.Fleet.GetPlacement:input_type -> kubedevaiops.fleet.v1.GetPlacementRequest
-	32, // 72: kubedevaiops.fleet.v1.Fleet.ListPlacements:input_type -> kubedevaiops.fleet.v1.ListPlacementsRequest
-	34, // 73: kubedevaiops.fleet.v1.Fleet.DeletePlacement:input_type -> kubedevaiops.fleet.v1.DeletePlacementRequest
-	36, // 74: kubedevaiops.fleet.v1.Fleet.ListPlacementDecisions:input_type -> kubedevaiops.fleet.v1.ListPlacementDecisionsRequest
-	38, // 75: kubedevaiops.fleet.v1.Fleet.ApplyPolicy:input_type -> kubedevaiops.fleet.v1.ApplyPolicyRequest
-	40, // 76: kubedevaiops.fleet.v1.Fleet.GetPolicy:input_type -> kubedevaiops.fleet.v1.GetPolicyRequest
-	42, // 77: kubedevaiops.fleet.v1.Fleet.ListPolicies:input_type -> kubedevaiops.fleet.v1.ListPoliciesRequest
-	44, // 78: kubedevaiops.fleet.v1.Fleet.DeletePolicy:input_type -> kubedevaiops.fleet.v1.DeletePolicyRequest
-	46, // 79: kubedevaiops.fleet.v1.Fleet.ListPlans:input_type -> kubedevaiops.fleet.v1.ListPlansRequest
-	48, // 80: kubedevaiops.fleet.v1.Fleet.GetPlan:input_type -> kubedevaiops.fleet.v1.GetPlanRequest
-	50, // 81: kubedevaiops.fleet.v1.Fleet.ApprovePlan:input_type -> kubedevaiops.fleet.v1.ApprovePlanRequest
-	52, // 82: kubedevaiops.fleet.v1.Fleet.RejectPlan:input_type -> kubedevaiops.fleet.v1.RejectPlanRequest
-	54, // 83: kubedevaiops.fleet.v1.Fleet.ListApprovals:input_type -> kubedevaiops.fleet.v1.ListApprovalsRequest
-	56, // 84: kubedevaiops.fleet.v1.Fleet.GetApproval:input_type -> kubedevaiops.fleet.v1.GetApprovalRequest
-	59, // 85: kubedevaiops.fleet.v1.Fleet.ListAudit:input_type -> kubedevaiops.fleet.v1.ListAuditRequest
-	61, // 86: kubedevaiops.fleet.v1.Fleet.VerifyAudit:input_type -> kubedevaiops.fleet.v1.VerifyAuditRequest
-	63, // 87: kubedevaiops.fleet.v1.Fleet.ListMembers:input_type -> kubedevaiops.fleet.v1.ListMembersRequest
-	66, // 88: kubedevaiops.fleet.v1.Fleet.JoinMember:input_type -> kubedevaiops.fleet.v1.JoinMemberRequest
-	68, // 89: kubedevaiops.fleet.v1.Fleet.LeaveMember:input_type -> kubedevaiops.fleet.v1.LeaveMemberRequest
-	70, // 90: kubedevaiops.fleet.v1.Fleet.SaveSnapshot:input_type -> kubedevaiops.fleet.v1.SaveSnapshotRequest
-	72, // 91: kubedevaiops.fleet.v1.Fleet.RestoreSnapshot:input_type -> kubedevaiops.fleet.v1.RestoreSnapshotRequest
-	2,  // 92: kubedevaiops.fleet.v1.Fleet.ListClusters:output_type -> kubedevaiops.fleet.v1.ListClustersResponse
-	4,  // 93: kubedevaiops.fleet.v1.Fleet.GetCluster:output_type -> kubedevaiops.fleet.v1.GetClusterResponse
-	6,  // 94: kubedevaiops.fleet.v1.Fleet.AcceptCluster:output_type -> kubedevaiops.fleet.v1.AcceptClusterResponse
-	8,  // 95: kubedevaiops.fleet.v1.Fleet.DenyCluster:output_type -> kubedevaiops.fleet.v1.DenyClusterResponse
-	10, // 96: kubedevaiops.fleet.v1.Fleet.LabelCluster:output_type -> kubedevaiops.fleet.v1.LabelClusterResponse
-	12, // 97: kubedevaiops.fleet.v1.Fleet.GetClusterInventory:output_type -> kubedevaiops.fleet.v1.GetClusterInventoryResponse
-	15, // 98: kubedevaiops.fleet.v1.Fleet.CreateToken:output_type -> kubedevaiops.fleet.v1.CreateTokenResponse
-	17, // 99: kubedevaiops.fleet.v1.Fleet.ListTokens:output_type -> kubedevaiops.fleet.v1.ListTokensResponse
-	19, // 100: kubedevaiops.fleet.v1.Fleet.RevokeToken:output_type -> kubedevaiops.fleet.v1.RevokeTokenResponse
-	21, // 101: kubedevaiops.fleet.v1.Fleet.ApplyClusterSet:output_type -> kubedevaiops.fleet.v1.ApplyClusterSetResponse
-	23, // 102: kubedevaiops.fleet.v1.Fleet.GetClusterSet:output_type -> kubedevaiops.fleet.v1.GetClusterSetResponse
-	25, // 103: kubedevaiops.fleet.v1.Fleet.ListClusterSets:output_type -> kubedevaiops.fleet.v1.ListClusterSetsResponse
-	27, // 104: kubedevaiops.fleet.v1.Fleet.DeleteClusterSet:output_type -> kubedevaiops.fleet.v1.DeleteClusterSetResponse
-	29, // 105: kubedevaiops.fleet.v1.Fleet.ApplyPlacement:output_type -> kubedevaiops.fleet.v1.ApplyPlacementResponse
-	31, // 106: kubedevaiops.fleet.v1.Fleet.GetPlacement:output_type -> kubedevaiops.fleet.v1.GetPlacementResponse
-	33, // 107: kubedevaiops.fleet.v1.Fleet.ListPlacements:output_type -> kubedevaiops.fleet.v1.ListPlacementsResponse
-	35, // 108: kubedevaiops.fleet.v1.Fleet.DeletePlacement:output_type -> kubedevaiops.fleet.v1.DeletePlacementResponse
-	37, // 109: kubedevaiops.fleet.v1.Fleet.ListPlacementDecisions:output_type -> kubedevaiops.fleet.v1.ListPlacementDecisionsResponse
-	39, // 110: kubedevaiops.fleet.v1.Fleet.ApplyPolicy:output_type -> kubedevaiops.fleet.v1.ApplyPolicyResponse
-	41, // 111: kubedevaiops.fleet.v1.Fleet.GetPolicy:output_type -> kubedevaiops.fleet.v1.GetPolicyResponse
-	43, // 112: kubedevaiops.fleet.v1.Fleet.ListPolicies:output_type -> kubedevaiops.fleet.v1.ListPoliciesResponse
-	45, // 113: kubedevaiops.fleet.v1.Fleet.DeletePolicy:output_type -> kubedevaiops.fleet.v1.DeletePolicyResponse
-	47, // 114: kubedevaiops.fleet.v1.Fleet.ListPlans:output_type -> kubedevaiops.fleet.v1.ListPlansResponse
-	49, // 115: kubedevaiops.fleet.v1.Fleet.GetPlan:output_type -> kubedevaiops.fleet.v1.GetPlanResponse
-	51, // 116: kubedevaiops.fleet.v1.Fleet.ApprovePlan:output_type -> kubedevaiops.fleet.v1.ApprovePlanResponse
-	53, // 117: kubedevaiops.fleet.v1.Fleet.RejectPlan:output_type -> kubedevaiops.fleet.v1.RejectPlanResponse
-	55, // 118: kubedevaiops.fleet.v1.Fleet.ListApprovals:output_type -> kubedevaiops.fleet.v1.ListApprovalsResponse
-	57, // 119: kubedevaiops.fleet.v1.Fleet.GetApproval:output_type -> kubedevaiops.fleet.v1.GetApprovalResponse
-	60, // 120: kubedevaiops.fleet.v1.Fleet.ListAudit:output_type -> kubedevaiops.fleet.v1.ListAuditResponse
-	62, // 121: kubedevaiops.fleet.v1.Fleet.VerifyAudit:output_type -> kubedevaiops.fleet.v1.VerifyAuditResponse
-	65, // 122: kubedevaiops.fleet.v1.Fleet.ListMembers:output_type -> kubedevaiops.fleet.v1.ListMembersResponse
-	67, // 123: kubedevaiops.fleet.v1.Fleet.JoinMember:output_type -> kubedevaiops.fleet.v1.JoinMemberResponse
-	69, // 124: kubedevaiops.fleet.v1.Fleet.LeaveMember:output_type -> kubedevaiops.fleet.v1.LeaveMemberResponse
-	71, // 125: kubedevaiops.fleet.v1.Fleet.SaveSnapshot:output_type -> kubedevaiops.fleet.v1.SaveSnapshotResponse
-	73, // 126: kubedevaiops.fleet.v1.Fleet.RestoreSnapshot:output_type -> kubedevaiops.fleet.v1.RestoreSnapshotResponse
-	92, // [92:127] is the sub-list for method output_type
-	57, // [57:92] is the sub-list for method input_type
-	57, // [57:57] is the sub-list for extension type_name
-	57, // [57:57] is the sub-list for extension extendee
-	0,  // [0:57] is the sub-list for field type_name
+	0,   // 0: kubedevaiops.fleet.v1.ListClustersRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
+	85,  // 1: kubedevaiops.fleet.v1.ListClustersResponse.clusters:type_name -> kubedevaiops.fleet.v1.Resource
+	0,   // 2: kubedevaiops.fleet.v1.GetClusterRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
+	85,  // 3: kubedevaiops.fleet.v1.GetClusterResponse.cluster:type_name -> kubedevaiops.fleet.v1.Resource
+	85,  // 4: kubedevaiops.fleet.v1.AcceptClusterResponse.cluster:type_name -> kubedevaiops.fleet.v1.Resource
+	85,  // 5: kubedevaiops.fleet.v1.DenyClusterResponse.cluster:type_name -> kubedevaiops.fleet.v1.Resource
+	81,  // 6: kubedevaiops.fleet.v1.LabelClusterRequest.set:type_name -> kubedevaiops.fleet.v1.LabelClusterRequest.SetEntry
+	85,  // 7: kubedevaiops.fleet.v1.LabelClusterResponse.cluster:type_name -> kubedevaiops.fleet.v1.Resource
+	86,  // 8: kubedevaiops.fleet.v1.GetClusterInventoryResponse.observed_at:type_name -> google.protobuf.Timestamp
+	87,  // 9: kubedevaiops.fleet.v1.GetClusterInventoryResponse.objects:type_name -> kubedevaiops.fleet.v1.InventoryObject
+	86,  // 10: kubedevaiops.fleet.v1.BootstrapToken.create_time:type_name -> google.protobuf.Timestamp
+	86,  // 11: kubedevaiops.fleet.v1.BootstrapToken.expire_time:type_name -> google.protobuf.Timestamp
+	82,  // 12: kubedevaiops.fleet.v1.BootstrapToken.cluster_labels:type_name -> kubedevaiops.fleet.v1.BootstrapToken.ClusterLabelsEntry
+	88,  // 13: kubedevaiops.fleet.v1.CreateTokenRequest.ttl:type_name -> google.protobuf.Duration
+	83,  // 14: kubedevaiops.fleet.v1.CreateTokenRequest.cluster_labels:type_name -> kubedevaiops.fleet.v1.CreateTokenRequest.ClusterLabelsEntry
+	13,  // 15: kubedevaiops.fleet.v1.CreateTokenResponse.token:type_name -> kubedevaiops.fleet.v1.BootstrapToken
+	0,   // 16: kubedevaiops.fleet.v1.ListTokensRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
+	13,  // 17: kubedevaiops.fleet.v1.ListTokensResponse.tokens:type_name -> kubedevaiops.fleet.v1.BootstrapToken
+	13,  // 18: kubedevaiops.fleet.v1.RevokeTokenResponse.token:type_name -> kubedevaiops.fleet.v1.BootstrapToken
+	85,  // 19: kubedevaiops.fleet.v1.ApplyClusterSetRequest.cluster_set:type_name -> kubedevaiops.fleet.v1.Resource
+	85,  // 20: kubedevaiops.fleet.v1.ApplyClusterSetResponse.cluster_set:type_name -> kubedevaiops.fleet.v1.Resource
+	0,   // 21: kubedevaiops.fleet.v1.GetClusterSetRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
+	85,  // 22: kubedevaiops.fleet.v1.GetClusterSetResponse.cluster_set:type_name -> kubedevaiops.fleet.v1.Resource
+	0,   // 23: kubedevaiops.fleet.v1.ListClusterSetsRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
+	85,  // 24: kubedevaiops.fleet.v1.ListClusterSetsResponse.cluster_sets:type_name -> kubedevaiops.fleet.v1.Resource
+	85,  // 25: kubedevaiops.fleet.v1.ApplyPlacementRequest.placement:type_name -> kubedevaiops.fleet.v1.Resource
+	85,  // 26: kubedevaiops.fleet.v1.ApplyPlacementResponse.placement:type_name -> kubedevaiops.fleet.v1.Resource
+	0,   // 27: kubedevaiops.fleet.v1.GetPlacementRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
+	85,  // 28: kubedevaiops.fleet.v1.GetPlacementResponse.placement:type_name -> kubedevaiops.fleet.v1.Resource
+	0,   // 29: kubedevaiops.fleet.v1.ListPlacementsRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
+	85,  // 30: kubedevaiops.fleet.v1.ListPlacementsResponse.placements:type_name -> kubedevaiops.fleet.v1.Resource
+	0,   // 31: kubedevaiops.fleet.v1.ListPlacementDecisionsRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
+	85,  // 32: kubedevaiops.fleet.v1.ListPlacementDecisionsResponse.decisions:type_name -> kubedevaiops.fleet.v1.Resource
+	85,  // 33: kubedevaiops.fleet.v1.ApplyPolicyRequest.policy:type_name -> kubedevaiops.fleet.v1.Resource
+	85,  // 34: kubedevaiops.fleet.v1.ApplyPolicyResponse.policy:type_name -> kubedevaiops.fleet.v1.Resource
+	0,   // 35: kubedevaiops.fleet.v1.GetPolicyRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
+	85,  // 36: kubedevaiops.fleet.v1.GetPolicyResponse.policy:type_name -> kubedevaiops.fleet.v1.Resource
+	0,   // 37: kubedevaiops.fleet.v1.ListPoliciesRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
+	85,  // 38: kubedevaiops.fleet.v1.ListPoliciesResponse.policies:type_name -> kubedevaiops.fleet.v1.Resource
+	0,   // 39: kubedevaiops.fleet.v1.ListPlansRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
+	85,  // 40: kubedevaiops.fleet.v1.ListPlansResponse.plans:type_name -> kubedevaiops.fleet.v1.Resource
+	0,   // 41: kubedevaiops.fleet.v1.GetPlanRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
+	85,  // 42: kubedevaiops.fleet.v1.GetPlanResponse.plan:type_name -> kubedevaiops.fleet.v1.Resource
+	85,  // 43: kubedevaiops.fleet.v1.ApprovePlanResponse.plan:type_name -> kubedevaiops.fleet.v1.Resource
+	85,  // 44: kubedevaiops.fleet.v1.ApprovePlanResponse.approval:type_name -> kubedevaiops.fleet.v1.Resource
+	85,  // 45: kubedevaiops.fleet.v1.RejectPlanResponse.plan:type_name -> kubedevaiops.fleet.v1.Resource
+	85,  // 46: kubedevaiops.fleet.v1.RejectPlanResponse.approval:type_name -> kubedevaiops.fleet.v1.Resource
+	0,   // 47: kubedevaiops.fleet.v1.ListIncidentsRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
+	85,  // 48: kubedevaiops.fleet.v1.ListIncidentsResponse.incidents:type_name -> kubedevaiops.fleet.v1.Resource
+	0,   // 49: kubedevaiops.fleet.v1.ListKnowledgeRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
+	85,  // 50: kubedevaiops.fleet.v1.ListKnowledgeResponse.entries:type_name -> kubedevaiops.fleet.v1.Resource
+	86,  // 51: kubedevaiops.fleet.v1.TraceSpan.start_time:type_name -> google.protobuf.Timestamp
+	86,  // 52: kubedevaiops.fleet.v1.TraceSpan.end_time:type_name -> google.protobuf.Timestamp
+	84,  // 53: kubedevaiops.fleet.v1.TraceSpan.attributes:type_name -> kubedevaiops.fleet.v1.TraceSpan.AttributesEntry
+	59,  // 54: kubedevaiops.fleet.v1.GetTraceResponse.spans:type_name -> kubedevaiops.fleet.v1.TraceSpan
+	0,   // 55: kubedevaiops.fleet.v1.ListApprovalsRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
+	85,  // 56: kubedevaiops.fleet.v1.ListApprovalsResponse.approvals:type_name -> kubedevaiops.fleet.v1.Resource
+	0,   // 57: kubedevaiops.fleet.v1.GetApprovalRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
+	85,  // 58: kubedevaiops.fleet.v1.GetApprovalResponse.approval:type_name -> kubedevaiops.fleet.v1.Resource
+	86,  // 59: kubedevaiops.fleet.v1.AuditRecord.time:type_name -> google.protobuf.Timestamp
+	0,   // 60: kubedevaiops.fleet.v1.ListAuditRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
+	65,  // 61: kubedevaiops.fleet.v1.ListAuditResponse.records:type_name -> kubedevaiops.fleet.v1.AuditRecord
+	71,  // 62: kubedevaiops.fleet.v1.ListMembersResponse.members:type_name -> kubedevaiops.fleet.v1.HubMember
+	71,  // 63: kubedevaiops.fleet.v1.JoinMemberResponse.members:type_name -> kubedevaiops.fleet.v1.HubMember
+	71,  // 64: kubedevaiops.fleet.v1.LeaveMemberResponse.members:type_name -> kubedevaiops.fleet.v1.HubMember
+	1,   // 65: kubedevaiops.fleet.v1.Fleet.ListClusters:input_type -> kubedevaiops.fleet.v1.ListClustersRequest
+	3,   // 66: kubedevaiops.fleet.v1.Fleet.GetCluster:input_type -> kubedevaiops.fleet.v1.GetClusterRequest
+	5,   // 67: kubedevaiops.fleet.v1.Fleet.AcceptCluster:input_type -> kubedevaiops.fleet.v1.AcceptClusterRequest
+	7,   // 68: kubedevaiops.fleet.v1.Fleet.DenyCluster:input_type -> kubedevaiops.fleet.v1.DenyClusterRequest
+	9,   // 69: kubedevaiops.fleet.v1.Fleet.LabelCluster:input_type -> kubedevaiops.fleet.v1.LabelClusterRequest
+	11,  // 70: kubedevaiops.fleet.v1.Fleet.GetClusterInventory:input_type -> kubedevaiops.fleet.v1.GetClusterInventoryRequest
+	14,  // 71: kubedevaiops.fleet.v1.Fleet.CreateToken:input_type -> kubedevaiops.fleet.v1.CreateTokenRequest
+	16,  // 72: kubedevaiops.fleet.v1.Fleet.ListTokens:input_type -> kubedevaiops.fleet.v1.ListTokensRequest
+	18,  // 73: kubedevaiops.fleet.v1.Fleet.RevokeToken:input_type -> kubedevaiops.fleet.v1.RevokeTokenRequest
+	20,  // 74: kubedevaiops.fleet.v1.Fleet.ApplyClusterSet:input_type -> kubedevaiops.fleet.v1.ApplyClusterSetRequest
+	22,  // 75: kubedevaiops.fleet.v1.Fleet.GetClusterSet:input_type -> kubedevaiops.fleet.v1.GetClusterSetRequest
+	24,  // 76: kubedevaiops.fleet.v1.Fleet.ListClusterSets:input_type -> kubedevaiops.fleet.v1.ListClusterSetsRequest
+	26,  // 77: kubedevaiops.fleet.v1.Fleet.DeleteClusterSet:input_type -> kubedevaiops.fleet.v1.DeleteClusterSetRequest
+	28,  // 78: kubedevaiops.fleet.v1.Fleet.ApplyPlacement:input_type -> kubedevaiops.fleet.v1.ApplyPlacementRequest
+	30,  // 79: kubedevaiops.fleet.v1.Fleet.GetPlacement:input_type -> kubedevaiops.fleet.v1.GetPlacementRequest
+	32,  // 80: kubedevaiops.fleet.v1.Fleet.ListPlacements:input_type -> kubedevaiops.fleet.v1.ListPlacementsRequest
+	34,  // 81: kubedevaiops.fleet.v1.Fleet.DeletePlacement:input_type -> kubedevaiops.fleet.v1.DeletePlacementRequest
+	36,  // 82: kubedevaiops.fleet.v1.Fleet.ListPlacementDecisions:input_type -> kubedevaiops.fleet.v1.ListPlacementDecisionsRequest
+	38,  // 83: kubedevaiops.fleet.v1.Fleet.ApplyPolicy:input_type -> kubedevaiops.fleet.v1.ApplyPolicyRequest
+	40,  // 84: kubedevaiops.fleet.v1.Fleet.GetPolicy:input_type -> kubedevaiops.fleet.v1.GetPolicyRequest
+	42,  // 85: kubedevaiops.fleet.v1.Fleet.ListPolicies:input_type -> kubedevaiops.fleet.v1.ListPoliciesRequest
+	44,  // 86: kubedevaiops.fleet.v1.Fleet.DeletePolicy:input_type -> kubedevaiops.fleet.v1.DeletePolicyRequest
+	46,  // 87: kubedevaiops.fleet.v1.Fleet.ListPlans:input_type -> kubedevaiops.fleet.v1.ListPlansRequest
+	48,  // 88: kubedevaiops.fleet.v1.Fleet.GetPlan:input_type -> kubedevaiops.fleet.v1.GetPlanRequest
+	50,  // 89: kubedevaiops.fleet.v1.Fleet.ApprovePlan:input_type -> kubedevaiops.fleet.v1.ApprovePlanRequest
+	52,  // 90: kubedevaiops.fleet.v1.Fleet.RejectPlan:input_type -> kubedevaiops.fleet.v1.RejectPlanRequest
+	54,  // 91: kubedevaiops.fleet.v1.Fleet.ListIncidents:input_type -> kubedevaiops.fleet.v1.ListIncidentsRequest
+	56,  // 92: kubedevaiops.fleet.v1.Fleet.ListKnowledge:input_type -> kubedevaiops.fleet.v1.ListKnowledgeRequest
+	58,  // 93: kubedevaiops.fleet.v1.Fleet.GetTrace:input_type -> kubedevaiops.fleet.v1.GetTraceRequest
+	61,  // 94: kubedevaiops.fleet.v1.Fleet.ListApprovals:input_type -> kubedevaiops.fleet.v1.ListApprovalsRequest
+	63,  // 95: kubedevaiops.fleet.v1.Fleet.GetApproval:input_type -> kubedevaiops.fleet.v1.GetApprovalRequest
+	66,  // 96: kubedevaiops.fleet.v1.Fleet.ListAudit:input_type -> kubedevaiops.fleet.v1.ListAuditRequest
+	68,  // 97: kubedevaiops.fleet.v1.Fleet.VerifyAudit:input_type -> kubedevaiops.fleet.v1.VerifyAuditRequest
+	70,  // 98: kubedevaiops.fleet.v1.Fleet.ListMembers:input_type -> kubedevaiops.fleet.v1.ListMembersRequest
+	73,  // 99: kubedevaiops.fleet.v1.Fleet.JoinMember:input_type -> kubedevaiops.fleet.v1.JoinMemberRequest
+	75,  // 100: kubedevaiops.fleet.v1.Fleet.LeaveMember:input_type -> kubedevaiops.fleet.v1.LeaveMemberRequest
+	77,  // 101: kubedevaiops.fleet.v1.Fleet.SaveSnapshot:input_type -> kubedevaiops.fleet.v1.SaveSnapshotRequest
+	79,  // 102: kubedevaiops.fleet.v1.Fleet.RestoreSnapshot:input_type -> kubedevaiops.fleet.v1.RestoreSnapshotRequest
+	2,   // 103: kubedevaiops.fleet.v1.Fleet.ListClusters:output_type -> kubedevaiops.fleet.v1.ListClustersResponse
+	4,   // 104: kubedevaiops.fleet.v1.Fleet.GetCluster:output_type -> kubedevaiops.fleet.v1.GetClusterResponse
+	6,   // 105: kubedevaiops.fleet.v1.Fleet.AcceptCluster:output_type -> kubedevaiops.fleet.v1.AcceptClusterResponse
+	8,   // 106: kubedevaiops.fleet.v1.Fleet.DenyCluster:output_type -> kubedevaiops.fleet.v1.DenyClusterResponse
+	10,  // 107: kubedevaiops.fleet.v1.Fleet.LabelCluster:output_type -> kubedevaiops.fleet.v1.LabelClusterResponse
+	12,  // 108: kubedevaiops.fleet.v1.Fleet.GetClusterInventory:output_type -> kubedevaiops.fleet.v1.GetClusterInventoryResponse
+	15,  // 109: kubedevaiops.fleet.v1.Fleet.CreateToken:output_type -> kubedevaiops.fleet.v1.CreateTokenResponse
+	17,  // 110: kubedevaiops.fleet.v1.Fleet.ListTokens:output_type -> kubedevaiops.fleet.v1.ListTokensResponse
+	19,  // 111: kubedevaiops.fleet.v1.Fleet.RevokeToken:output_type -> kubedevaiops.fleet.v1.RevokeTokenResponse
+	21,  // 112: kubedevaiops.fleet.v1.Fleet.ApplyClusterSet:output_type -> kubedevaiops.fleet.v1.ApplyClusterSetResponse
+	23,  // 113: kubedevaiops.fleet.v1.Fleet.GetClusterSet:output_type -> kubedevaiops.fleet.v1.GetClusterSetResponse
+	25,  // 114: kubedevaiops.fleet.v1.Fleet.ListClusterSets:output_type -> kubedevaiops.fleet.v1.ListClusterSetsResponse
+	27,  // 115: kubedevaiops.fleet.v1.Fleet.DeleteClusterSet:output_type -> kubedevaiops.fleet.v1.DeleteClusterSetResponse
+	29,  // 116: kubedevaiops.fleet.v1.Fleet.ApplyPlacement:output_type -> kubedevaiops.fleet.v1.ApplyPlacementResponse
+	31,  // 117: kubedevaiops.fleet.v1.Fleet.GetPlacement:output_type -> kubedevaiops.fleet.v1.GetPlacementResponse
+	33,  // 118: kubedevaiops.fleet.v1.Fleet.ListPlacements:output_type -> kubedevaiops.fleet.v1.ListPlacementsResponse
+	35,  // 119: kubedevaiops.fleet.v1.Fleet.DeletePlacement:output_type -> kubedevaiops.fleet.v1.DeletePlacementResponse
+	37,  // 120: kubedevaiops.fleet.v1.Fleet.ListPlacementDecisions:output_type -> kubedevaiops.fleet.v1.ListPlacementDecisionsResponse
+	39,  // 121: kubedevaiops.fleet.v1.Fleet.ApplyPolicy:output_type -> kubedevaiops.fleet.v1.ApplyPolicyResponse
+	41,  // 122: kubedevaiops.fleet.v1.Fleet.GetPolicy:output_type -> kubedevaiops.fleet.v1.GetPolicyResponse
+	43,  // 123: kubedevaiops.fleet.v1.Fleet.ListPolicies:output_type -> kubedevaiops.fleet.v1.ListPoliciesResponse
+	45,  // 124: kubedevaiops.fleet.v1.Fleet.DeletePolicy:output_type -> kubedevaiops.fleet.v1.DeletePolicyResponse
+	47,  // 125: kubedevaiops.fleet.v1.Fleet.ListPlans:output_type -> kubedevaiops.fleet.v1.ListPlansResponse
+	49,  // 126: kubedevaiops.fleet.v1.Fleet.GetPlan:output_type -> kubedevaiops.fleet.v1.GetPlanResponse
+	51,  // 127: kubedevaiops.fleet.v1.Fleet.ApprovePlan:output_type -> kubedevaiops.fleet.v1.ApprovePlanResponse
+	53,  // 128: kubedevaiops.fleet.v1.Fleet.RejectPlan:output_type -> kubedevaiops.fleet.v1.RejectPlanResponse
+	55,  // 129: kubedevaiops.fleet.v1.Fleet.ListIncidents:output_type -> kubedevaiops.fleet.v1.ListIncidentsResponse
+	57,  // 130: kubedevaiops.fleet.v1.Fleet.ListKnowledge:output_type -> kubedevaiops.fleet.v1.ListKnowledgeResponse
+	60,  // 131: kubedevaiops.fleet.v1.Fleet.GetTrace:output_type -> kubedevaiops.fleet.v1.GetTraceResponse
+	62,  // 132: kubedevaiops.fleet.v1.Fleet.ListApprovals:output_type -> kubedevaiops.fleet.v1.ListApprovalsResponse
+	64,  // 133: kubedevaiops.fleet.v1.Fleet.GetApproval:output_type -> kubedevaiops.fleet.v1.GetApprovalResponse
+	67,  // 134: kubedevaiops.fleet.v1.Fleet.ListAudit:output_type -> kubedevaiops.fleet.v1.ListAuditResponse
+	69,  // 135: kubedevaiops.fleet.v1.Fleet.VerifyAudit:output_type -> kubedevaiops.fleet.v1.VerifyAuditResponse
+	72,  // 136: kubedevaiops.fleet.v1.Fleet.ListMembers:output_type -> kubedevaiops.fleet.v1.ListMembersResponse
+	74,  // 137: kubedevaiops.fleet.v1.Fleet.JoinMember:output_type -> kubedevaiops.fleet.v1.JoinMemberResponse
+	76,  // 138: kubedevaiops.fleet.v1.Fleet.LeaveMember:output_type -> kubedevaiops.fleet.v1.LeaveMemberResponse
+	78,  // 139: kubedevaiops.fleet.v1.Fleet.SaveSnapshot:output_type -> kubedevaiops.fleet.v1.SaveSnapshotResponse
+	80,  // 140: kubedevaiops.fleet.v1.Fleet.RestoreSnapshot:output_type -> kubedevaiops.fleet.v1.RestoreSnapshotResponse
+	103, // [103:141] is the sub-list for method output_type
+	65,  // [65:103] is the sub-list for method input_type
+	65,  // [65:65] is the sub-list for extension type_name
+	65,  // [65:65] is the sub-list for extension extendee
+	0,   // [0:65] is the sub-list for field type_name
 }
 
 func init() { file_fleet_v1_fleet_proto_init() }
@@ -5101,7 +5713,7 @@ func file_fleet_v1_fleet_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fleet_v1_fleet_proto_rawDesc), len(file_fleet_v1_fleet_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   76,
+			NumMessages:   84,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -47,6 +47,9 @@ const (
 	Fleet_GetPlan_FullMethodName                = "/kubedevaiops.fleet.v1.Fleet/GetPlan"
 	Fleet_ApprovePlan_FullMethodName            = "/kubedevaiops.fleet.v1.Fleet/ApprovePlan"
 	Fleet_RejectPlan_FullMethodName             = "/kubedevaiops.fleet.v1.Fleet/RejectPlan"
+	Fleet_ListIncidents_FullMethodName          = "/kubedevaiops.fleet.v1.Fleet/ListIncidents"
+	Fleet_ListKnowledge_FullMethodName          = "/kubedevaiops.fleet.v1.Fleet/ListKnowledge"
+	Fleet_GetTrace_FullMethodName               = "/kubedevaiops.fleet.v1.Fleet/GetTrace"
 	Fleet_ListApprovals_FullMethodName          = "/kubedevaiops.fleet.v1.Fleet/ListApprovals"
 	Fleet_GetApproval_FullMethodName            = "/kubedevaiops.fleet.v1.Fleet/GetApproval"
 	Fleet_ListAudit_FullMethodName              = "/kubedevaiops.fleet.v1.Fleet/ListAudit"
@@ -122,6 +125,12 @@ type FleetClient interface {
 	ApprovePlan(ctx context.Context, in *ApprovePlanRequest, opts ...grpc.CallOption) (*ApprovePlanResponse, error)
 	// RejectPlan rejects a plan with a comment; nothing in it is carried out.
 	RejectPlan(ctx context.Context, in *RejectPlanRequest, opts ...grpc.CallOption) (*RejectPlanResponse, error)
+	// ListIncidents lists the problems spokes reported and what the hub made of them.
+	ListIncidents(ctx context.Context, in *ListIncidentsRequest, opts ...grpc.CallOption) (*ListIncidentsResponse, error)
+	// ListKnowledge lists what the fleet learned: outcomes per (signature, action type).
+	ListKnowledge(ctx context.Context, in *ListKnowledgeRequest, opts ...grpc.CallOption) (*ListKnowledgeResponse, error)
+	// GetTrace returns the recent spans of a plan's trace, gathered from every hub member.
+	GetTrace(ctx context.Context, in *GetTraceRequest, opts ...grpc.CallOption) (*GetTraceResponse, error)
 	// ListApprovals lists approval records and requests, e.g. those awaiting a human.
 	ListApprovals(ctx context.Context, in *ListApprovalsRequest, opts ...grpc.CallOption) (*ListApprovalsResponse, error)
 	// GetApproval returns one approval record.
@@ -410,6 +419,36 @@ func (c *fleetClient) RejectPlan(ctx context.Context, in *RejectPlanRequest, opt
 	return out, nil
 }
 
+func (c *fleetClient) ListIncidents(ctx context.Context, in *ListIncidentsRequest, opts ...grpc.CallOption) (*ListIncidentsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListIncidentsResponse)
+	err := c.cc.Invoke(ctx, Fleet_ListIncidents_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *fleetClient) ListKnowledge(ctx context.Context, in *ListKnowledgeRequest, opts ...grpc.CallOption) (*ListKnowledgeResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListKnowledgeResponse)
+	err := c.cc.Invoke(ctx, Fleet_ListKnowledge_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *fleetClient) GetTrace(ctx context.Context, in *GetTraceRequest, opts ...grpc.CallOption) (*GetTraceResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetTraceResponse)
+	err := c.cc.Invoke(ctx, Fleet_GetTrace_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *fleetClient) ListApprovals(ctx context.Context, in *ListApprovalsRequest, opts ...grpc.CallOption) (*ListApprovalsResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ListApprovalsResponse)
@@ -576,6 +615,12 @@ type FleetServer interface {
 	ApprovePlan(context.Context, *ApprovePlanRequest) (*ApprovePlanResponse, error)
 	// RejectPlan rejects a plan with a comment; nothing in it is carried out.
 	RejectPlan(context.Context, *RejectPlanRequest) (*RejectPlanResponse, error)
+	// ListIncidents lists the problems spokes reported and what the hub made of them.
+	ListIncidents(context.Context, *ListIncidentsRequest) (*ListIncidentsResponse, error)
+	// ListKnowledge lists what the fleet learned: outcomes per (signature, action type).
+	ListKnowledge(context.Context, *ListKnowledgeRequest) (*ListKnowledgeResponse, error)
+	// GetTrace returns the recent spans of a plan's trace, gathered from every hub member.
+	GetTrace(context.Context, *GetTraceRequest) (*GetTraceResponse, error)
 	// ListApprovals lists approval records and requests, e.g. those awaiting a human.
 	ListApprovals(context.Context, *ListApprovalsRequest) (*ListApprovalsResponse, error)
 	// GetApproval returns one approval record.
@@ -681,6 +726,15 @@ func (UnimplementedFleetServer) ApprovePlan(context.Context, *ApprovePlanRequest
 }
 func (UnimplementedFleetServer) RejectPlan(context.Context, *RejectPlanRequest) (*RejectPlanResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RejectPlan not implemented")
+}
+func (UnimplementedFleetServer) ListIncidents(context.Context, *ListIncidentsRequest) (*ListIncidentsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListIncidents not implemented")
+}
+func (UnimplementedFleetServer) ListKnowledge(context.Context, *ListKnowledgeRequest) (*ListKnowledgeResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListKnowledge not implemented")
+}
+func (UnimplementedFleetServer) GetTrace(context.Context, *GetTraceRequest) (*GetTraceResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetTrace not implemented")
 }
 func (UnimplementedFleetServer) ListApprovals(context.Context, *ListApprovalsRequest) (*ListApprovalsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListApprovals not implemented")
@@ -1198,6 +1252,60 @@ func _Fleet_RejectPlan_Handler(srv interface{}, ctx context.Context, dec func(in
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Fleet_ListIncidents_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListIncidentsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FleetServer).ListIncidents(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Fleet_ListIncidents_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FleetServer).ListIncidents(ctx, req.(*ListIncidentsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Fleet_ListKnowledge_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListKnowledgeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FleetServer).ListKnowledge(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Fleet_ListKnowledge_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FleetServer).ListKnowledge(ctx, req.(*ListKnowledgeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Fleet_GetTrace_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetTraceRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FleetServer).GetTrace(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Fleet_GetTrace_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FleetServer).GetTrace(ctx, req.(*GetTraceRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Fleet_ListApprovals_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ListApprovalsRequest)
 	if err := dec(in); err != nil {
@@ -1452,6 +1560,18 @@ var Fleet_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RejectPlan",
 			Handler:    _Fleet_RejectPlan_Handler,
+		},
+		{
+			MethodName: "ListIncidents",
+			Handler:    _Fleet_ListIncidents_Handler,
+		},
+		{
+			MethodName: "ListKnowledge",
+			Handler:    _Fleet_ListKnowledge_Handler,
+		},
+		{
+			MethodName: "GetTrace",
+			Handler:    _Fleet_GetTrace_Handler,
 		},
 		{
 			MethodName: "ListApprovals",

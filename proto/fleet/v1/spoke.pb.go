@@ -1395,7 +1395,9 @@ type Finding struct {
 	// When the spoke first observed this signature on this object.
 	FirstObservedAt *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=first_observed_at,json=firstObservedAt,proto3" json:"first_observed_at,omitempty"`
 	// True when the problem has cleared; lets the hub close incidents.
-	Resolved      bool `protobuf:"varint,9,opt,name=resolved,proto3" json:"resolved,omitempty"`
+	Resolved bool `protobuf:"varint,9,opt,name=resolved,proto3" json:"resolved,omitempty"`
+	// Trace context of the spoke's finding span: the incident's trace starts there.
+	TraceContext  *TraceContext `protobuf:"bytes,10,opt,name=trace_context,json=traceContext,proto3" json:"trace_context,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1491,6 +1493,13 @@ func (x *Finding) GetResolved() bool {
 		return x.Resolved
 	}
 	return false
+}
+
+func (x *Finding) GetTraceContext() *TraceContext {
+	if x != nil {
+		return x.TraceContext
+	}
+	return nil
 }
 
 // Evidence is one item backing a finding.
@@ -2710,7 +2719,7 @@ const file_fleet_v1_spoke_proto_rawDesc = "" +
 	"\vobserved_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"observedAt\"F\n" +
 	"\bFindings\x12:\n" +
-	"\bfindings\x18\x01 \x03(\v2\x1e.kubedevaiops.fleet.v1.FindingR\bfindings\"\xb2\x03\n" +
+	"\bfindings\x18\x01 \x03(\v2\x1e.kubedevaiops.fleet.v1.FindingR\bfindings\"\xfc\x03\n" +
 	"\aFinding\x12\x1a\n" +
 	"\banalyzer\x18\x01 \x01(\tR\banalyzer\x12\x1c\n" +
 	"\tsignature\x18\x02 \x01(\tR\tsignature\x12;\n" +
@@ -2721,7 +2730,9 @@ const file_fleet_v1_spoke_proto_rawDesc = "" +
 	"observedAt\x12\x18\n" +
 	"\asummary\x18\a \x01(\tR\asummary\x12F\n" +
 	"\x11first_observed_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\x0ffirstObservedAt\x12\x1a\n" +
-	"\bresolved\x18\t \x01(\bR\bresolved\"\xc7\x01\n" +
+	"\bresolved\x18\t \x01(\bR\bresolved\x12H\n" +
+	"\rtrace_context\x18\n" +
+	" \x01(\v2#.kubedevaiops.fleet.v1.TraceContextR\ftraceContext\"\xc7\x01\n" +
 	"\bEvidence\x12\x12\n" +
 	"\x04type\x18\x01 \x01(\tR\x04type\x12\x18\n" +
 	"\asummary\x18\x02 \x01(\tR\asummary\x12\x16\n" +
@@ -2945,31 +2956,32 @@ var file_fleet_v1_spoke_proto_depIdxs = []int32{
 	16, // 38: kubedevaiops.fleet.v1.Finding.evidence:type_name -> kubedevaiops.fleet.v1.Evidence
 	34, // 39: kubedevaiops.fleet.v1.Finding.observed_at:type_name -> google.protobuf.Timestamp
 	34, // 40: kubedevaiops.fleet.v1.Finding.first_observed_at:type_name -> google.protobuf.Timestamp
-	37, // 41: kubedevaiops.fleet.v1.Evidence.source:type_name -> kubedevaiops.fleet.v1.ObjectRef
-	34, // 42: kubedevaiops.fleet.v1.Evidence.observed_at:type_name -> google.protobuf.Timestamp
-	18, // 43: kubedevaiops.fleet.v1.MetricSummaries.summaries:type_name -> kubedevaiops.fleet.v1.MetricSummary
-	33, // 44: kubedevaiops.fleet.v1.MetricSummary.labels:type_name -> kubedevaiops.fleet.v1.MetricSummary.LabelsEntry
-	37, // 45: kubedevaiops.fleet.v1.MetricSummary.workload:type_name -> kubedevaiops.fleet.v1.ObjectRef
-	34, // 46: kubedevaiops.fleet.v1.MetricSummary.end_time:type_name -> google.protobuf.Timestamp
-	35, // 47: kubedevaiops.fleet.v1.MetricSummary.window:type_name -> google.protobuf.Duration
-	1,  // 48: kubedevaiops.fleet.v1.ActionStatus.phase:type_name -> kubedevaiops.fleet.v1.ActionPhase
-	34, // 49: kubedevaiops.fleet.v1.ActionStatus.time:type_name -> google.protobuf.Timestamp
-	2,  // 50: kubedevaiops.fleet.v1.PolicyStatus.phase:type_name -> kubedevaiops.fleet.v1.PolicyMaterializationPhase
-	34, // 51: kubedevaiops.fleet.v1.PolicyStatus.time:type_name -> google.protobuf.Timestamp
-	37, // 52: kubedevaiops.fleet.v1.DirectivePayload.target:type_name -> kubedevaiops.fleet.v1.ObjectRef
-	34, // 53: kubedevaiops.fleet.v1.DirectivePayload.issued_at:type_name -> google.protobuf.Timestamp
-	34, // 54: kubedevaiops.fleet.v1.DirectivePayload.expires_at:type_name -> google.protobuf.Timestamp
-	39, // 55: kubedevaiops.fleet.v1.DirectivePayload.trace_context:type_name -> kubedevaiops.fleet.v1.TraceContext
-	40, // 56: kubedevaiops.fleet.v1.CertificateIssued.credentials:type_name -> kubedevaiops.fleet.v1.ClusterCredentials
-	3,  // 57: kubedevaiops.fleet.v1.Disconnect.reason:type_name -> kubedevaiops.fleet.v1.DisconnectReason
-	35, // 58: kubedevaiops.fleet.v1.Disconnect.retry_after:type_name -> google.protobuf.Duration
-	4,  // 59: kubedevaiops.fleet.v1.Spoke.Connect:input_type -> kubedevaiops.fleet.v1.SpokeMessage
-	5,  // 60: kubedevaiops.fleet.v1.Spoke.Connect:output_type -> kubedevaiops.fleet.v1.HubMessage
-	60, // [60:61] is the sub-list for method output_type
-	59, // [59:60] is the sub-list for method input_type
-	59, // [59:59] is the sub-list for extension type_name
-	59, // [59:59] is the sub-list for extension extendee
-	0,  // [0:59] is the sub-list for field type_name
+	39, // 41: kubedevaiops.fleet.v1.Finding.trace_context:type_name -> kubedevaiops.fleet.v1.TraceContext
+	37, // 42: kubedevaiops.fleet.v1.Evidence.source:type_name -> kubedevaiops.fleet.v1.ObjectRef
+	34, // 43: kubedevaiops.fleet.v1.Evidence.observed_at:type_name -> google.protobuf.Timestamp
+	18, // 44: kubedevaiops.fleet.v1.MetricSummaries.summaries:type_name -> kubedevaiops.fleet.v1.MetricSummary
+	33, // 45: kubedevaiops.fleet.v1.MetricSummary.labels:type_name -> kubedevaiops.fleet.v1.MetricSummary.LabelsEntry
+	37, // 46: kubedevaiops.fleet.v1.MetricSummary.workload:type_name -> kubedevaiops.fleet.v1.ObjectRef
+	34, // 47: kubedevaiops.fleet.v1.MetricSummary.end_time:type_name -> google.protobuf.Timestamp
+	35, // 48: kubedevaiops.fleet.v1.MetricSummary.window:type_name -> google.protobuf.Duration
+	1,  // 49: kubedevaiops.fleet.v1.ActionStatus.phase:type_name -> kubedevaiops.fleet.v1.ActionPhase
+	34, // 50: kubedevaiops.fleet.v1.ActionStatus.time:type_name -> google.protobuf.Timestamp
+	2,  // 51: kubedevaiops.fleet.v1.PolicyStatus.phase:type_name -> kubedevaiops.fleet.v1.PolicyMaterializationPhase
+	34, // 52: kubedevaiops.fleet.v1.PolicyStatus.time:type_name -> google.protobuf.Timestamp
+	37, // 53: kubedevaiops.fleet.v1.DirectivePayload.target:type_name -> kubedevaiops.fleet.v1.ObjectRef
+	34, // 54: kubedevaiops.fleet.v1.DirectivePayload.issued_at:type_name -> google.protobuf.Timestamp
+	34, // 55: kubedevaiops.fleet.v1.DirectivePayload.expires_at:type_name -> google.protobuf.Timestamp
+	39, // 56: kubedevaiops.fleet.v1.DirectivePayload.trace_context:type_name -> kubedevaiops.fleet.v1.TraceContext
+	40, // 57: kubedevaiops.fleet.v1.CertificateIssued.credentials:type_name -> kubedevaiops.fleet.v1.ClusterCredentials
+	3,  // 58: kubedevaiops.fleet.v1.Disconnect.reason:type_name -> kubedevaiops.fleet.v1.DisconnectReason
+	35, // 59: kubedevaiops.fleet.v1.Disconnect.retry_after:type_name -> google.protobuf.Duration
+	4,  // 60: kubedevaiops.fleet.v1.Spoke.Connect:input_type -> kubedevaiops.fleet.v1.SpokeMessage
+	5,  // 61: kubedevaiops.fleet.v1.Spoke.Connect:output_type -> kubedevaiops.fleet.v1.HubMessage
+	61, // [61:62] is the sub-list for method output_type
+	60, // [60:61] is the sub-list for method input_type
+	60, // [60:60] is the sub-list for extension type_name
+	60, // [60:60] is the sub-list for extension extendee
+	0,  // [0:60] is the sub-list for field type_name
 }
 
 func init() { file_fleet_v1_spoke_proto_init() }
