@@ -61,6 +61,7 @@ func init() {
 	register(KindInfo{KindHubMember, hub, v, false, func() any { return &hubv1alpha1.HubMember{} }})
 	register(KindInfo{KindClusterRegistration, hub, v, false, func() any { return &hubv1alpha1.ClusterRegistration{} }})
 	register(KindInfo{KindClusterLease, hub, v, false, func() any { return &hubv1alpha1.ClusterLease{} }})
+	register(KindInfo{hubv1alpha1.KindSigningKey, hub, v, false, func() any { return &hubv1alpha1.SigningKey{} }})
 }
 
 // LookupKind returns the registered kind named kind.

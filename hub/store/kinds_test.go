@@ -26,6 +26,7 @@ func TestKindRegistry(t *testing.T) {
 		KindClusterLease:        {"hub.kubedevaiops.io/v1alpha1", false},
 		KindKnowledgeEntry:      {"hub.kubedevaiops.io/v1alpha1", false},
 		KindHubMember:           {"hub.kubedevaiops.io/v1alpha1", false},
+		"SigningKey":            {"hub.kubedevaiops.io/v1alpha1", false},
 	}
 	all := Kinds()
 	require.Len(t, all, len(want))
