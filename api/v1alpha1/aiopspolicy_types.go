@@ -58,6 +58,11 @@ type AIOpsPolicySpec struct {
 	// Targets says which clusters the hub rolls this policy out to.
 	// +optional
 	Targets *PolicyTargets `json:"targets,omitempty"`
+
+	// DryRun makes every action under this policy only run a server-side dry-run: the spoke
+	// checks and reports what the action would change, and changes nothing.
+	// +optional
+	DryRun bool `json:"dryRun,omitempty"`
 }
 
 // AllowedAction permits one action type and grades its risk.

@@ -63,6 +63,7 @@ func init() {
 	register(KindInfo{KindClusterRegistration, hub, v, false, func() any { return &hubv1alpha1.ClusterRegistration{} }})
 	register(KindInfo{KindClusterLease, hub, v, false, func() any { return &hubv1alpha1.ClusterLease{} }})
 	register(KindInfo{KindIncident, hub, v, false, func() any { return &hubv1alpha1.Incident{} }})
+	register(KindInfo{hubv1alpha1.KindSigningKey, hub, v, false, func() any { return &hubv1alpha1.SigningKey{} }})
 }
 
 // LookupKind returns the registered kind named kind.

@@ -27,6 +27,7 @@ func TestKindRegistry(t *testing.T) {
 		KindKnowledgeEntry:      {"hub.kubedevaiops.io/v1alpha1", false},
 		KindHubMember:           {"hub.kubedevaiops.io/v1alpha1", false},
 		KindIncident:            {"hub.kubedevaiops.io/v1alpha1", false},
+		"SigningKey":            {"hub.kubedevaiops.io/v1alpha1", false},
 	}
 	all := Kinds()
 	require.Len(t, all, len(want))

@@ -793,7 +793,11 @@ type Welcome struct {
 	// Hub clock when sent.
 	Time *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=time,proto3" json:"time,omitempty"`
 	// Current hub endpoints, so the spoke can fail over when members change.
-	HubEndpoints  []string `protobuf:"bytes,10,rep,name=hub_endpoints,json=hubEndpoints,proto3" json:"hub_endpoints,omitempty"`
+	HubEndpoints []string `protobuf:"bytes,10,rep,name=hub_endpoints,json=hubEndpoints,proto3" json:"hub_endpoints,omitempty"`
+	// Public keys the hub signs directives with. They arrive over this mutually
+	// authenticated stream, so the spoke needs no other channel to learn them; an operator
+	// may still pin the key ids it trusts. More than one while keys rotate.
+	DirectiveKeys []*DirectiveKey `protobuf:"bytes,11,rep,name=directive_keys,json=directiveKeys,proto3" json:"directive_keys,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -898,6 +902,79 @@ func (x *Welcome) GetHubEndpoints() []string {
 	return nil
 }
 
+func (x *Welcome) GetDirectiveKeys() []*DirectiveKey {
+	if x != nil {
+		return x.DirectiveKeys
+	}
+	return nil
+}
+
+// DirectiveKey is one public key the hub signs directives with.
+type DirectiveKey struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Key id, as carried in SignedDirective.key_id. It is derived from public_key (the
+	// first 16 bytes of its SHA-256, in lowercase hex), so the spoke recomputes it and
+	// never trusts a key whose id does not match.
+	KeyId string `protobuf:"bytes,1,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	// Signature algorithm; "ed25519" is the only one defined.
+	Algorithm string `protobuf:"bytes,2,opt,name=algorithm,proto3" json:"algorithm,omitempty"`
+	// The raw 32-byte ed25519 public key.
+	PublicKey     []byte `protobuf:"bytes,3,opt,name=public_key,json=publicKey,proto3" json:"public_key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DirectiveKey) Reset() {
+	*x = DirectiveKey{}
+	mi := &file_fleet_v1_spoke_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DirectiveKey) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DirectiveKey) ProtoMessage() {}
+
+func (x *DirectiveKey) ProtoReflect() protoreflect.Message {
+	mi := &file_fleet_v1_spoke_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DirectiveKey.ProtoReflect.Descriptor instead.
+func (*DirectiveKey) Descriptor() ([]byte, []int) {
+	return file_fleet_v1_spoke_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *DirectiveKey) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+func (x *DirectiveKey) GetAlgorithm() string {
+	if x != nil {
+		return x.Algorithm
+	}
+	return ""
+}
+
+func (x *DirectiveKey) GetPublicKey() []byte {
+	if x != nil {
+		return x.PublicKey
+	}
+	return nil
+}
+
 // Heartbeat renews the cluster lease.
 type Heartbeat struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -913,7 +990,7 @@ type Heartbeat struct {
 
 func (x *Heartbeat) Reset() {
 	*x = Heartbeat{}
-	mi := &file_fleet_v1_spoke_proto_msgTypes[4]
+	mi := &file_fleet_v1_spoke_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -925,7 +1002,7 @@ func (x *Heartbeat) String() string {
 func (*Heartbeat) ProtoMessage() {}
 
 func (x *Heartbeat) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_spoke_proto_msgTypes[4]
+	mi := &file_fleet_v1_spoke_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -938,7 +1015,7 @@ func (x *Heartbeat) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Heartbeat.ProtoReflect.Descriptor instead.
 func (*Heartbeat) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_spoke_proto_rawDescGZIP(), []int{4}
+	return file_fleet_v1_spoke_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Heartbeat) GetTime() *timestamppb.Timestamp {
@@ -981,7 +1058,7 @@ type InventoryObject struct {
 
 func (x *InventoryObject) Reset() {
 	*x = InventoryObject{}
-	mi := &file_fleet_v1_spoke_proto_msgTypes[5]
+	mi := &file_fleet_v1_spoke_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -993,7 +1070,7 @@ func (x *InventoryObject) String() string {
 func (*InventoryObject) ProtoMessage() {}
 
 func (x *InventoryObject) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_spoke_proto_msgTypes[5]
+	mi := &file_fleet_v1_spoke_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1006,7 +1083,7 @@ func (x *InventoryObject) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InventoryObject.ProtoReflect.Descriptor instead.
 func (*InventoryObject) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_spoke_proto_rawDescGZIP(), []int{5}
+	return file_fleet_v1_spoke_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *InventoryObject) GetRef() *ObjectRef {
@@ -1063,7 +1140,7 @@ type StatusSummary struct {
 
 func (x *StatusSummary) Reset() {
 	*x = StatusSummary{}
-	mi := &file_fleet_v1_spoke_proto_msgTypes[6]
+	mi := &file_fleet_v1_spoke_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1075,7 +1152,7 @@ func (x *StatusSummary) String() string {
 func (*StatusSummary) ProtoMessage() {}
 
 func (x *StatusSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_spoke_proto_msgTypes[6]
+	mi := &file_fleet_v1_spoke_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1088,7 +1165,7 @@ func (x *StatusSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusSummary.ProtoReflect.Descriptor instead.
 func (*StatusSummary) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_spoke_proto_rawDescGZIP(), []int{6}
+	return file_fleet_v1_spoke_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *StatusSummary) GetPhase() string {
@@ -1145,7 +1222,7 @@ type InventorySnapshot struct {
 
 func (x *InventorySnapshot) Reset() {
 	*x = InventorySnapshot{}
-	mi := &file_fleet_v1_spoke_proto_msgTypes[7]
+	mi := &file_fleet_v1_spoke_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1157,7 +1234,7 @@ func (x *InventorySnapshot) String() string {
 func (*InventorySnapshot) ProtoMessage() {}
 
 func (x *InventorySnapshot) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_spoke_proto_msgTypes[7]
+	mi := &file_fleet_v1_spoke_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1170,7 +1247,7 @@ func (x *InventorySnapshot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InventorySnapshot.ProtoReflect.Descriptor instead.
 func (*InventorySnapshot) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_spoke_proto_rawDescGZIP(), []int{7}
+	return file_fleet_v1_spoke_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *InventorySnapshot) GetSequence() uint64 {
@@ -1221,7 +1298,7 @@ type InventoryChange struct {
 
 func (x *InventoryChange) Reset() {
 	*x = InventoryChange{}
-	mi := &file_fleet_v1_spoke_proto_msgTypes[8]
+	mi := &file_fleet_v1_spoke_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1233,7 +1310,7 @@ func (x *InventoryChange) String() string {
 func (*InventoryChange) ProtoMessage() {}
 
 func (x *InventoryChange) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_spoke_proto_msgTypes[8]
+	mi := &file_fleet_v1_spoke_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1246,7 +1323,7 @@ func (x *InventoryChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InventoryChange.ProtoReflect.Descriptor instead.
 func (*InventoryChange) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_spoke_proto_rawDescGZIP(), []int{8}
+	return file_fleet_v1_spoke_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *InventoryChange) GetType() InventoryChangeType {
@@ -1279,7 +1356,7 @@ type InventoryDelta struct {
 
 func (x *InventoryDelta) Reset() {
 	*x = InventoryDelta{}
-	mi := &file_fleet_v1_spoke_proto_msgTypes[9]
+	mi := &file_fleet_v1_spoke_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1291,7 +1368,7 @@ func (x *InventoryDelta) String() string {
 func (*InventoryDelta) ProtoMessage() {}
 
 func (x *InventoryDelta) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_spoke_proto_msgTypes[9]
+	mi := &file_fleet_v1_spoke_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1304,7 +1381,7 @@ func (x *InventoryDelta) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InventoryDelta.ProtoReflect.Descriptor instead.
 func (*InventoryDelta) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_spoke_proto_rawDescGZIP(), []int{9}
+	return file_fleet_v1_spoke_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *InventoryDelta) GetSequence() uint64 {
@@ -1339,7 +1416,7 @@ type Findings struct {
 
 func (x *Findings) Reset() {
 	*x = Findings{}
-	mi := &file_fleet_v1_spoke_proto_msgTypes[10]
+	mi := &file_fleet_v1_spoke_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1351,7 +1428,7 @@ func (x *Findings) String() string {
 func (*Findings) ProtoMessage() {}
 
 func (x *Findings) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_spoke_proto_msgTypes[10]
+	mi := &file_fleet_v1_spoke_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1364,7 +1441,7 @@ func (x *Findings) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Findings.ProtoReflect.Descriptor instead.
 func (*Findings) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_spoke_proto_rawDescGZIP(), []int{10}
+	return file_fleet_v1_spoke_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Findings) GetFindings() []*Finding {
@@ -1404,7 +1481,7 @@ type Finding struct {
 
 func (x *Finding) Reset() {
 	*x = Finding{}
-	mi := &file_fleet_v1_spoke_proto_msgTypes[11]
+	mi := &file_fleet_v1_spoke_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1416,7 +1493,7 @@ func (x *Finding) String() string {
 func (*Finding) ProtoMessage() {}
 
 func (x *Finding) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_spoke_proto_msgTypes[11]
+	mi := &file_fleet_v1_spoke_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1429,7 +1506,7 @@ func (x *Finding) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Finding.ProtoReflect.Descriptor instead.
 func (*Finding) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_spoke_proto_rawDescGZIP(), []int{11}
+	return file_fleet_v1_spoke_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Finding) GetAnalyzer() string {
@@ -1521,7 +1598,7 @@ type Evidence struct {
 
 func (x *Evidence) Reset() {
 	*x = Evidence{}
-	mi := &file_fleet_v1_spoke_proto_msgTypes[12]
+	mi := &file_fleet_v1_spoke_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1533,7 +1610,7 @@ func (x *Evidence) String() string {
 func (*Evidence) ProtoMessage() {}
 
 func (x *Evidence) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_spoke_proto_msgTypes[12]
+	mi := &file_fleet_v1_spoke_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1546,7 +1623,7 @@ func (x *Evidence) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Evidence.ProtoReflect.Descriptor instead.
 func (*Evidence) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_spoke_proto_rawDescGZIP(), []int{12}
+	return file_fleet_v1_spoke_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Evidence) GetType() string {
@@ -1595,7 +1672,7 @@ type MetricSummaries struct {
 
 func (x *MetricSummaries) Reset() {
 	*x = MetricSummaries{}
-	mi := &file_fleet_v1_spoke_proto_msgTypes[13]
+	mi := &file_fleet_v1_spoke_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1607,7 +1684,7 @@ func (x *MetricSummaries) String() string {
 func (*MetricSummaries) ProtoMessage() {}
 
 func (x *MetricSummaries) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_spoke_proto_msgTypes[13]
+	mi := &file_fleet_v1_spoke_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1620,7 +1697,7 @@ func (x *MetricSummaries) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetricSummaries.ProtoReflect.Descriptor instead.
 func (*MetricSummaries) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_spoke_proto_rawDescGZIP(), []int{13}
+	return file_fleet_v1_spoke_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *MetricSummaries) GetSummaries() []*MetricSummary {
@@ -1664,7 +1741,7 @@ type MetricSummary struct {
 
 func (x *MetricSummary) Reset() {
 	*x = MetricSummary{}
-	mi := &file_fleet_v1_spoke_proto_msgTypes[14]
+	mi := &file_fleet_v1_spoke_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1676,7 +1753,7 @@ func (x *MetricSummary) String() string {
 func (*MetricSummary) ProtoMessage() {}
 
 func (x *MetricSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_spoke_proto_msgTypes[14]
+	mi := &file_fleet_v1_spoke_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1689,7 +1766,7 @@ func (x *MetricSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetricSummary.ProtoReflect.Descriptor instead.
 func (*MetricSummary) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_spoke_proto_rawDescGZIP(), []int{14}
+	return file_fleet_v1_spoke_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *MetricSummary) GetName() string {
@@ -1800,7 +1877,7 @@ type ActionStatus struct {
 
 func (x *ActionStatus) Reset() {
 	*x = ActionStatus{}
-	mi := &file_fleet_v1_spoke_proto_msgTypes[15]
+	mi := &file_fleet_v1_spoke_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1812,7 +1889,7 @@ func (x *ActionStatus) String() string {
 func (*ActionStatus) ProtoMessage() {}
 
 func (x *ActionStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_spoke_proto_msgTypes[15]
+	mi := &file_fleet_v1_spoke_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1825,7 +1902,7 @@ func (x *ActionStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ActionStatus.ProtoReflect.Descriptor instead.
 func (*ActionStatus) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_spoke_proto_rawDescGZIP(), []int{15}
+	return file_fleet_v1_spoke_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ActionStatus) GetActionId() string {
@@ -1892,7 +1969,7 @@ type RelayedSpans struct {
 
 func (x *RelayedSpans) Reset() {
 	*x = RelayedSpans{}
-	mi := &file_fleet_v1_spoke_proto_msgTypes[16]
+	mi := &file_fleet_v1_spoke_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1904,7 +1981,7 @@ func (x *RelayedSpans) String() string {
 func (*RelayedSpans) ProtoMessage() {}
 
 func (x *RelayedSpans) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_spoke_proto_msgTypes[16]
+	mi := &file_fleet_v1_spoke_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1917,7 +1994,7 @@ func (x *RelayedSpans) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RelayedSpans.ProtoReflect.Descriptor instead.
 func (*RelayedSpans) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_spoke_proto_rawDescGZIP(), []int{16}
+	return file_fleet_v1_spoke_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *RelayedSpans) GetOtlpExportTraceServiceRequest() []byte {
@@ -1945,7 +2022,7 @@ type CertificateRenewal struct {
 
 func (x *CertificateRenewal) Reset() {
 	*x = CertificateRenewal{}
-	mi := &file_fleet_v1_spoke_proto_msgTypes[17]
+	mi := &file_fleet_v1_spoke_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1957,7 +2034,7 @@ func (x *CertificateRenewal) String() string {
 func (*CertificateRenewal) ProtoMessage() {}
 
 func (x *CertificateRenewal) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_spoke_proto_msgTypes[17]
+	mi := &file_fleet_v1_spoke_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1970,7 +2047,7 @@ func (x *CertificateRenewal) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CertificateRenewal.ProtoReflect.Descriptor instead.
 func (*CertificateRenewal) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_spoke_proto_rawDescGZIP(), []int{17}
+	return file_fleet_v1_spoke_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *CertificateRenewal) GetCsrPem() []byte {
@@ -1999,7 +2076,7 @@ type PolicyStatus struct {
 
 func (x *PolicyStatus) Reset() {
 	*x = PolicyStatus{}
-	mi := &file_fleet_v1_spoke_proto_msgTypes[18]
+	mi := &file_fleet_v1_spoke_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2011,7 +2088,7 @@ func (x *PolicyStatus) String() string {
 func (*PolicyStatus) ProtoMessage() {}
 
 func (x *PolicyStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_spoke_proto_msgTypes[18]
+	mi := &file_fleet_v1_spoke_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2024,7 +2101,7 @@ func (x *PolicyStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PolicyStatus.ProtoReflect.Descriptor instead.
 func (*PolicyStatus) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_spoke_proto_rawDescGZIP(), []int{18}
+	return file_fleet_v1_spoke_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *PolicyStatus) GetPolicyName() string {
@@ -2079,7 +2156,7 @@ type PolicyAssignment struct {
 
 func (x *PolicyAssignment) Reset() {
 	*x = PolicyAssignment{}
-	mi := &file_fleet_v1_spoke_proto_msgTypes[19]
+	mi := &file_fleet_v1_spoke_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2091,7 +2168,7 @@ func (x *PolicyAssignment) String() string {
 func (*PolicyAssignment) ProtoMessage() {}
 
 func (x *PolicyAssignment) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_spoke_proto_msgTypes[19]
+	mi := &file_fleet_v1_spoke_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2104,7 +2181,7 @@ func (x *PolicyAssignment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PolicyAssignment.ProtoReflect.Descriptor instead.
 func (*PolicyAssignment) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_spoke_proto_rawDescGZIP(), []int{19}
+	return file_fleet_v1_spoke_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *PolicyAssignment) GetPolicyName() string {
@@ -2153,7 +2230,7 @@ type SignedDirective struct {
 
 func (x *SignedDirective) Reset() {
 	*x = SignedDirective{}
-	mi := &file_fleet_v1_spoke_proto_msgTypes[20]
+	mi := &file_fleet_v1_spoke_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2165,7 +2242,7 @@ func (x *SignedDirective) String() string {
 func (*SignedDirective) ProtoMessage() {}
 
 func (x *SignedDirective) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_spoke_proto_msgTypes[20]
+	mi := &file_fleet_v1_spoke_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2178,7 +2255,7 @@ func (x *SignedDirective) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignedDirective.ProtoReflect.Descriptor instead.
 func (*SignedDirective) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_spoke_proto_rawDescGZIP(), []int{20}
+	return file_fleet_v1_spoke_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *SignedDirective) GetPayload() []byte {
@@ -2244,7 +2321,7 @@ type DirectivePayload struct {
 
 func (x *DirectivePayload) Reset() {
 	*x = DirectivePayload{}
-	mi := &file_fleet_v1_spoke_proto_msgTypes[21]
+	mi := &file_fleet_v1_spoke_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2256,7 +2333,7 @@ func (x *DirectivePayload) String() string {
 func (*DirectivePayload) ProtoMessage() {}
 
 func (x *DirectivePayload) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_spoke_proto_msgTypes[21]
+	mi := &file_fleet_v1_spoke_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2269,7 +2346,7 @@ func (x *DirectivePayload) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DirectivePayload.ProtoReflect.Descriptor instead.
 func (*DirectivePayload) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_spoke_proto_rawDescGZIP(), []int{21}
+	return file_fleet_v1_spoke_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *DirectivePayload) GetActionId() string {
@@ -2376,7 +2453,7 @@ type Cancel struct {
 
 func (x *Cancel) Reset() {
 	*x = Cancel{}
-	mi := &file_fleet_v1_spoke_proto_msgTypes[22]
+	mi := &file_fleet_v1_spoke_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2388,7 +2465,7 @@ func (x *Cancel) String() string {
 func (*Cancel) ProtoMessage() {}
 
 func (x *Cancel) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_spoke_proto_msgTypes[22]
+	mi := &file_fleet_v1_spoke_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2401,7 +2478,7 @@ func (x *Cancel) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Cancel.ProtoReflect.Descriptor instead.
 func (*Cancel) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_spoke_proto_rawDescGZIP(), []int{22}
+	return file_fleet_v1_spoke_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Cancel) GetActionId() string {
@@ -2431,7 +2508,7 @@ type Ack struct {
 
 func (x *Ack) Reset() {
 	*x = Ack{}
-	mi := &file_fleet_v1_spoke_proto_msgTypes[23]
+	mi := &file_fleet_v1_spoke_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2443,7 +2520,7 @@ func (x *Ack) String() string {
 func (*Ack) ProtoMessage() {}
 
 func (x *Ack) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_spoke_proto_msgTypes[23]
+	mi := &file_fleet_v1_spoke_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2456,7 +2533,7 @@ func (x *Ack) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ack.ProtoReflect.Descriptor instead.
 func (*Ack) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_spoke_proto_rawDescGZIP(), []int{23}
+	return file_fleet_v1_spoke_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *Ack) GetUpToSequence() uint64 {
@@ -2484,7 +2561,7 @@ type CertificateIssued struct {
 
 func (x *CertificateIssued) Reset() {
 	*x = CertificateIssued{}
-	mi := &file_fleet_v1_spoke_proto_msgTypes[24]
+	mi := &file_fleet_v1_spoke_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2496,7 +2573,7 @@ func (x *CertificateIssued) String() string {
 func (*CertificateIssued) ProtoMessage() {}
 
 func (x *CertificateIssued) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_spoke_proto_msgTypes[24]
+	mi := &file_fleet_v1_spoke_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2509,7 +2586,7 @@ func (x *CertificateIssued) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CertificateIssued.ProtoReflect.Descriptor instead.
 func (*CertificateIssued) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_spoke_proto_rawDescGZIP(), []int{24}
+	return file_fleet_v1_spoke_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *CertificateIssued) GetCredentials() *ClusterCredentials {
@@ -2534,7 +2611,7 @@ type Disconnect struct {
 
 func (x *Disconnect) Reset() {
 	*x = Disconnect{}
-	mi := &file_fleet_v1_spoke_proto_msgTypes[25]
+	mi := &file_fleet_v1_spoke_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2546,7 +2623,7 @@ func (x *Disconnect) String() string {
 func (*Disconnect) ProtoMessage() {}
 
 func (x *Disconnect) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_spoke_proto_msgTypes[25]
+	mi := &file_fleet_v1_spoke_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2559,7 +2636,7 @@ func (x *Disconnect) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Disconnect.ProtoReflect.Descriptor instead.
 func (*Disconnect) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_spoke_proto_rawDescGZIP(), []int{25}
+	return file_fleet_v1_spoke_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *Disconnect) GetReason() DisconnectReason {
@@ -2594,7 +2671,7 @@ type ResyncRequest struct {
 
 func (x *ResyncRequest) Reset() {
 	*x = ResyncRequest{}
-	mi := &file_fleet_v1_spoke_proto_msgTypes[26]
+	mi := &file_fleet_v1_spoke_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2606,7 +2683,7 @@ func (x *ResyncRequest) String() string {
 func (*ResyncRequest) ProtoMessage() {}
 
 func (x *ResyncRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_spoke_proto_msgTypes[26]
+	mi := &file_fleet_v1_spoke_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2619,7 +2696,7 @@ func (x *ResyncRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResyncRequest.ProtoReflect.Descriptor instead.
 func (*ResyncRequest) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_spoke_proto_rawDescGZIP(), []int{26}
+	return file_fleet_v1_spoke_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ResyncRequest) GetReason() string {
@@ -2665,7 +2742,7 @@ const file_fleet_v1_spoke_proto_rawDesc = "" +
 	"\fcapabilities\x18\x02 \x03(\tR\fcapabilities\x12A\n" +
 	"\x1dlast_acked_inventory_sequence\x18\x03 \x01(\x04R\x1alastAckedInventorySequence\x12!\n" +
 	"\fresume_token\x18\x04 \x01(\tR\vresumeToken\x12.\n" +
-	"\x04time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\"\xd0\x03\n" +
+	"\x04time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\"\x9c\x04\n" +
 	"\aWelcome\x12!\n" +
 	"\fcluster_name\x18\x01 \x01(\tR\vclusterName\x12\x1b\n" +
 	"\tmember_id\x18\x02 \x01(\tR\bmemberId\x12@\n" +
@@ -2677,7 +2754,13 @@ const file_fleet_v1_spoke_proto_rawDesc = "" +
 	"\fcapabilities\x18\b \x03(\tR\fcapabilities\x12.\n" +
 	"\x04time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12#\n" +
 	"\rhub_endpoints\x18\n" +
-	" \x03(\tR\fhubEndpoints\"\x93\x01\n" +
+	" \x03(\tR\fhubEndpoints\x12J\n" +
+	"\x0edirective_keys\x18\v \x03(\v2#.kubedevaiops.fleet.v1.DirectiveKeyR\rdirectiveKeys\"b\n" +
+	"\fDirectiveKey\x12\x15\n" +
+	"\x06key_id\x18\x01 \x01(\tR\x05keyId\x12\x1c\n" +
+	"\talgorithm\x18\x02 \x01(\tR\talgorithm\x12\x1d\n" +
+	"\n" +
+	"public_key\x18\x03 \x01(\fR\tpublicKey\"\x93\x01\n" +
 	"\tHeartbeat\x12.\n" +
 	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x18\n" +
 	"\arenewal\x18\x02 \x01(\x04R\arenewal\x12<\n" +
@@ -2870,7 +2953,7 @@ func file_fleet_v1_spoke_proto_rawDescGZIP() []byte {
 }
 
 var file_fleet_v1_spoke_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_fleet_v1_spoke_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
+var file_fleet_v1_spoke_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
 var file_fleet_v1_spoke_proto_goTypes = []any{
 	(InventoryChangeType)(0),        // 0: kubedevaiops.fleet.v1.InventoryChangeType
 	(ActionPhase)(0),                // 1: kubedevaiops.fleet.v1.ActionPhase
@@ -2880,108 +2963,110 @@ var file_fleet_v1_spoke_proto_goTypes = []any{
 	(*HubMessage)(nil),              // 5: kubedevaiops.fleet.v1.HubMessage
 	(*Hello)(nil),                   // 6: kubedevaiops.fleet.v1.Hello
 	(*Welcome)(nil),                 // 7: kubedevaiops.fleet.v1.Welcome
-	(*Heartbeat)(nil),               // 8: kubedevaiops.fleet.v1.Heartbeat
-	(*InventoryObject)(nil),         // 9: kubedevaiops.fleet.v1.InventoryObject
-	(*StatusSummary)(nil),           // 10: kubedevaiops.fleet.v1.StatusSummary
-	(*InventorySnapshot)(nil),       // 11: kubedevaiops.fleet.v1.InventorySnapshot
-	(*InventoryChange)(nil),         // 12: kubedevaiops.fleet.v1.InventoryChange
-	(*InventoryDelta)(nil),          // 13: kubedevaiops.fleet.v1.InventoryDelta
-	(*Findings)(nil),                // 14: kubedevaiops.fleet.v1.Findings
-	(*Finding)(nil),                 // 15: kubedevaiops.fleet.v1.Finding
-	(*Evidence)(nil),                // 16: kubedevaiops.fleet.v1.Evidence
-	(*MetricSummaries)(nil),         // 17: kubedevaiops.fleet.v1.MetricSummaries
-	(*MetricSummary)(nil),           // 18: kubedevaiops.fleet.v1.MetricSummary
-	(*ActionStatus)(nil),            // 19: kubedevaiops.fleet.v1.ActionStatus
-	(*RelayedSpans)(nil),            // 20: kubedevaiops.fleet.v1.RelayedSpans
-	(*CertificateRenewal)(nil),      // 21: kubedevaiops.fleet.v1.CertificateRenewal
-	(*PolicyStatus)(nil),            // 22: kubedevaiops.fleet.v1.PolicyStatus
-	(*PolicyAssignment)(nil),        // 23: kubedevaiops.fleet.v1.PolicyAssignment
-	(*SignedDirective)(nil),         // 24: kubedevaiops.fleet.v1.SignedDirective
-	(*DirectivePayload)(nil),        // 25: kubedevaiops.fleet.v1.DirectivePayload
-	(*Cancel)(nil),                  // 26: kubedevaiops.fleet.v1.Cancel
-	(*Ack)(nil),                     // 27: kubedevaiops.fleet.v1.Ack
-	(*CertificateIssued)(nil),       // 28: kubedevaiops.fleet.v1.CertificateIssued
-	(*Disconnect)(nil),              // 29: kubedevaiops.fleet.v1.Disconnect
-	(*ResyncRequest)(nil),           // 30: kubedevaiops.fleet.v1.ResyncRequest
-	nil,                             // 31: kubedevaiops.fleet.v1.InventoryObject.LabelsEntry
-	nil,                             // 32: kubedevaiops.fleet.v1.StatusSummary.CountersEntry
-	nil,                             // 33: kubedevaiops.fleet.v1.MetricSummary.LabelsEntry
-	(*timestamppb.Timestamp)(nil),   // 34: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),     // 35: google.protobuf.Duration
-	(*ClusterClaims)(nil),           // 36: kubedevaiops.fleet.v1.ClusterClaims
-	(*ObjectRef)(nil),               // 37: kubedevaiops.fleet.v1.ObjectRef
-	(Severity)(0),                   // 38: kubedevaiops.fleet.v1.Severity
-	(*TraceContext)(nil),            // 39: kubedevaiops.fleet.v1.TraceContext
-	(*ClusterCredentials)(nil),      // 40: kubedevaiops.fleet.v1.ClusterCredentials
+	(*DirectiveKey)(nil),            // 8: kubedevaiops.fleet.v1.DirectiveKey
+	(*Heartbeat)(nil),               // 9: kubedevaiops.fleet.v1.Heartbeat
+	(*InventoryObject)(nil),         // 10: kubedevaiops.fleet.v1.InventoryObject
+	(*StatusSummary)(nil),           // 11: kubedevaiops.fleet.v1.StatusSummary
+	(*InventorySnapshot)(nil),       // 12: kubedevaiops.fleet.v1.InventorySnapshot
+	(*InventoryChange)(nil),         // 13: kubedevaiops.fleet.v1.InventoryChange
+	(*InventoryDelta)(nil),          // 14: kubedevaiops.fleet.v1.InventoryDelta
+	(*Findings)(nil),                // 15: kubedevaiops.fleet.v1.Findings
+	(*Finding)(nil),                 // 16: kubedevaiops.fleet.v1.Finding
+	(*Evidence)(nil),                // 17: kubedevaiops.fleet.v1.Evidence
+	(*MetricSummaries)(nil),         // 18: kubedevaiops.fleet.v1.MetricSummaries
+	(*MetricSummary)(nil),           // 19: kubedevaiops.fleet.v1.MetricSummary
+	(*ActionStatus)(nil),            // 20: kubedevaiops.fleet.v1.ActionStatus
+	(*RelayedSpans)(nil),            // 21: kubedevaiops.fleet.v1.RelayedSpans
+	(*CertificateRenewal)(nil),      // 22: kubedevaiops.fleet.v1.CertificateRenewal
+	(*PolicyStatus)(nil),            // 23: kubedevaiops.fleet.v1.PolicyStatus
+	(*PolicyAssignment)(nil),        // 24: kubedevaiops.fleet.v1.PolicyAssignment
+	(*SignedDirective)(nil),         // 25: kubedevaiops.fleet.v1.SignedDirective
+	(*DirectivePayload)(nil),        // 26: kubedevaiops.fleet.v1.DirectivePayload
+	(*Cancel)(nil),                  // 27: kubedevaiops.fleet.v1.Cancel
+	(*Ack)(nil),                     // 28: kubedevaiops.fleet.v1.Ack
+	(*CertificateIssued)(nil),       // 29: kubedevaiops.fleet.v1.CertificateIssued
+	(*Disconnect)(nil),              // 30: kubedevaiops.fleet.v1.Disconnect
+	(*ResyncRequest)(nil),           // 31: kubedevaiops.fleet.v1.ResyncRequest
+	nil,                             // 32: kubedevaiops.fleet.v1.InventoryObject.LabelsEntry
+	nil,                             // 33: kubedevaiops.fleet.v1.StatusSummary.CountersEntry
+	nil,                             // 34: kubedevaiops.fleet.v1.MetricSummary.LabelsEntry
+	(*timestamppb.Timestamp)(nil),   // 35: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),     // 36: google.protobuf.Duration
+	(*ClusterClaims)(nil),           // 37: kubedevaiops.fleet.v1.ClusterClaims
+	(*ObjectRef)(nil),               // 38: kubedevaiops.fleet.v1.ObjectRef
+	(Severity)(0),                   // 39: kubedevaiops.fleet.v1.Severity
+	(*TraceContext)(nil),            // 40: kubedevaiops.fleet.v1.TraceContext
+	(*ClusterCredentials)(nil),      // 41: kubedevaiops.fleet.v1.ClusterCredentials
 }
 var file_fleet_v1_spoke_proto_depIdxs = []int32{
 	6,  // 0: kubedevaiops.fleet.v1.SpokeMessage.hello:type_name -> kubedevaiops.fleet.v1.Hello
-	8,  // 1: kubedevaiops.fleet.v1.SpokeMessage.heartbeat:type_name -> kubedevaiops.fleet.v1.Heartbeat
-	11, // 2: kubedevaiops.fleet.v1.SpokeMessage.inventory_snapshot:type_name -> kubedevaiops.fleet.v1.InventorySnapshot
-	13, // 3: kubedevaiops.fleet.v1.SpokeMessage.inventory_delta:type_name -> kubedevaiops.fleet.v1.InventoryDelta
-	14, // 4: kubedevaiops.fleet.v1.SpokeMessage.findings:type_name -> kubedevaiops.fleet.v1.Findings
-	17, // 5: kubedevaiops.fleet.v1.SpokeMessage.metric_summaries:type_name -> kubedevaiops.fleet.v1.MetricSummaries
-	19, // 6: kubedevaiops.fleet.v1.SpokeMessage.action_status:type_name -> kubedevaiops.fleet.v1.ActionStatus
-	20, // 7: kubedevaiops.fleet.v1.SpokeMessage.relayed_spans:type_name -> kubedevaiops.fleet.v1.RelayedSpans
-	21, // 8: kubedevaiops.fleet.v1.SpokeMessage.certificate_renewal:type_name -> kubedevaiops.fleet.v1.CertificateRenewal
-	22, // 9: kubedevaiops.fleet.v1.SpokeMessage.policy_status:type_name -> kubedevaiops.fleet.v1.PolicyStatus
+	9,  // 1: kubedevaiops.fleet.v1.SpokeMessage.heartbeat:type_name -> kubedevaiops.fleet.v1.Heartbeat
+	12, // 2: kubedevaiops.fleet.v1.SpokeMessage.inventory_snapshot:type_name -> kubedevaiops.fleet.v1.InventorySnapshot
+	14, // 3: kubedevaiops.fleet.v1.SpokeMessage.inventory_delta:type_name -> kubedevaiops.fleet.v1.InventoryDelta
+	15, // 4: kubedevaiops.fleet.v1.SpokeMessage.findings:type_name -> kubedevaiops.fleet.v1.Findings
+	18, // 5: kubedevaiops.fleet.v1.SpokeMessage.metric_summaries:type_name -> kubedevaiops.fleet.v1.MetricSummaries
+	20, // 6: kubedevaiops.fleet.v1.SpokeMessage.action_status:type_name -> kubedevaiops.fleet.v1.ActionStatus
+	21, // 7: kubedevaiops.fleet.v1.SpokeMessage.relayed_spans:type_name -> kubedevaiops.fleet.v1.RelayedSpans
+	22, // 8: kubedevaiops.fleet.v1.SpokeMessage.certificate_renewal:type_name -> kubedevaiops.fleet.v1.CertificateRenewal
+	23, // 9: kubedevaiops.fleet.v1.SpokeMessage.policy_status:type_name -> kubedevaiops.fleet.v1.PolicyStatus
 	7,  // 10: kubedevaiops.fleet.v1.HubMessage.welcome:type_name -> kubedevaiops.fleet.v1.Welcome
-	23, // 11: kubedevaiops.fleet.v1.HubMessage.policy_assignment:type_name -> kubedevaiops.fleet.v1.PolicyAssignment
-	24, // 12: kubedevaiops.fleet.v1.HubMessage.action_directive:type_name -> kubedevaiops.fleet.v1.SignedDirective
-	26, // 13: kubedevaiops.fleet.v1.HubMessage.cancel:type_name -> kubedevaiops.fleet.v1.Cancel
-	27, // 14: kubedevaiops.fleet.v1.HubMessage.ack:type_name -> kubedevaiops.fleet.v1.Ack
-	28, // 15: kubedevaiops.fleet.v1.HubMessage.certificate_issued:type_name -> kubedevaiops.fleet.v1.CertificateIssued
-	29, // 16: kubedevaiops.fleet.v1.HubMessage.disconnect:type_name -> kubedevaiops.fleet.v1.Disconnect
-	30, // 17: kubedevaiops.fleet.v1.HubMessage.resync_request:type_name -> kubedevaiops.fleet.v1.ResyncRequest
-	34, // 18: kubedevaiops.fleet.v1.Hello.time:type_name -> google.protobuf.Timestamp
-	35, // 19: kubedevaiops.fleet.v1.Welcome.lease_duration:type_name -> google.protobuf.Duration
-	35, // 20: kubedevaiops.fleet.v1.Welcome.heartbeat_interval:type_name -> google.protobuf.Duration
-	34, // 21: kubedevaiops.fleet.v1.Welcome.time:type_name -> google.protobuf.Timestamp
-	34, // 22: kubedevaiops.fleet.v1.Heartbeat.time:type_name -> google.protobuf.Timestamp
-	36, // 23: kubedevaiops.fleet.v1.Heartbeat.claims:type_name -> kubedevaiops.fleet.v1.ClusterClaims
-	37, // 24: kubedevaiops.fleet.v1.InventoryObject.ref:type_name -> kubedevaiops.fleet.v1.ObjectRef
-	31, // 25: kubedevaiops.fleet.v1.InventoryObject.labels:type_name -> kubedevaiops.fleet.v1.InventoryObject.LabelsEntry
-	37, // 26: kubedevaiops.fleet.v1.InventoryObject.owners:type_name -> kubedevaiops.fleet.v1.ObjectRef
-	10, // 27: kubedevaiops.fleet.v1.InventoryObject.status:type_name -> kubedevaiops.fleet.v1.StatusSummary
-	32, // 28: kubedevaiops.fleet.v1.StatusSummary.counters:type_name -> kubedevaiops.fleet.v1.StatusSummary.CountersEntry
-	9,  // 29: kubedevaiops.fleet.v1.InventorySnapshot.objects:type_name -> kubedevaiops.fleet.v1.InventoryObject
-	34, // 30: kubedevaiops.fleet.v1.InventorySnapshot.observed_at:type_name -> google.protobuf.Timestamp
-	0,  // 31: kubedevaiops.fleet.v1.InventoryChange.type:type_name -> kubedevaiops.fleet.v1.InventoryChangeType
-	9,  // 32: kubedevaiops.fleet.v1.InventoryChange.object:type_name -> kubedevaiops.fleet.v1.InventoryObject
-	12, // 33: kubedevaiops.fleet.v1.InventoryDelta.changes:type_name -> kubedevaiops.fleet.v1.InventoryChange
-	34, // 34: kubedevaiops.fleet.v1.InventoryDelta.observed_at:type_name -> google.protobuf.Timestamp
-	15, // 35: kubedevaiops.fleet.v1.Findings.findings:type_name -> kubedevaiops.fleet.v1.Finding
-	38, // 36: kubedevaiops.fleet.v1.Finding.severity:type_name -> kubedevaiops.fleet.v1.Severity
-	37, // 37: kubedevaiops.fleet.v1.Finding.object:type_name -> kubedevaiops.fleet.v1.ObjectRef
-	16, // 38: kubedevaiops.fleet.v1.Finding.evidence:type_name -> kubedevaiops.fleet.v1.Evidence
-	34, // 39: kubedevaiops.fleet.v1.Finding.observed_at:type_name -> google.protobuf.Timestamp
-	34, // 40: kubedevaiops.fleet.v1.Finding.first_observed_at:type_name -> google.protobuf.Timestamp
-	39, // 41: kubedevaiops.fleet.v1.Finding.trace_context:type_name -> kubedevaiops.fleet.v1.TraceContext
-	37, // 42: kubedevaiops.fleet.v1.Evidence.source:type_name -> kubedevaiops.fleet.v1.ObjectRef
-	34, // 43: kubedevaiops.fleet.v1.Evidence.observed_at:type_name -> google.protobuf.Timestamp
-	18, // 44: kubedevaiops.fleet.v1.MetricSummaries.summaries:type_name -> kubedevaiops.fleet.v1.MetricSummary
-	33, // 45: kubedevaiops.fleet.v1.MetricSummary.labels:type_name -> kubedevaiops.fleet.v1.MetricSummary.LabelsEntry
-	37, // 46: kubedevaiops.fleet.v1.MetricSummary.workload:type_name -> kubedevaiops.fleet.v1.ObjectRef
-	34, // 47: kubedevaiops.fleet.v1.MetricSummary.end_time:type_name -> google.protobuf.Timestamp
-	35, // 48: kubedevaiops.fleet.v1.MetricSummary.window:type_name -> google.protobuf.Duration
-	1,  // 49: kubedevaiops.fleet.v1.ActionStatus.phase:type_name -> kubedevaiops.fleet.v1.ActionPhase
-	34, // 50: kubedevaiops.fleet.v1.ActionStatus.time:type_name -> google.protobuf.Timestamp
-	2,  // 51: kubedevaiops.fleet.v1.PolicyStatus.phase:type_name -> kubedevaiops.fleet.v1.PolicyMaterializationPhase
-	34, // 52: kubedevaiops.fleet.v1.PolicyStatus.time:type_name -> google.protobuf.Timestamp
-	37, // 53: kubedevaiops.fleet.v1.DirectivePayload.target:type_name -> kubedevaiops.fleet.v1.ObjectRef
-	34, // 54: kubedevaiops.fleet.v1.DirectivePayload.issued_at:type_name -> google.protobuf.Timestamp
-	34, // 55: kubedevaiops.fleet.v1.DirectivePayload.expires_at:type_name -> google.protobuf.Timestamp
-	39, // 56: kubedevaiops.fleet.v1.DirectivePayload.trace_context:type_name -> kubedevaiops.fleet.v1.TraceContext
-	40, // 57: kubedevaiops.fleet.v1.CertificateIssued.credentials:type_name -> kubedevaiops.fleet.v1.ClusterCredentials
-	3,  // 58: kubedevaiops.fleet.v1.Disconnect.reason:type_name -> kubedevaiops.fleet.v1.DisconnectReason
-	35, // 59: kubedevaiops.fleet.v1.Disconnect.retry_after:type_name -> google.protobuf.Duration
-	4,  // 60: kubedevaiops.fleet.v1.Spoke.Connect:input_type -> kubedevaiops.fleet.v1.SpokeMessage
-	5,  // 61: kubedevaiops.fleet.v1.Spoke.Connect:output_type -> kubedevaiops.fleet.v1.HubMessage
-	61, // [61:62] is the sub-list for method output_type
-	60, // [60:61] is the sub-list for method input_type
-	60, // [60:60] is the sub-list for extension type_name
-	60, // [60:60] is the sub-list for extension extendee
-	0,  // [0:60] is the sub-list for field type_name
+	24, // 11: kubedevaiops.fleet.v1.HubMessage.policy_assignment:type_name -> kubedevaiops.fleet.v1.PolicyAssignment
+	25, // 12: kubedevaiops.fleet.v1.HubMessage.action_directive:type_name -> kubedevaiops.fleet.v1.SignedDirective
+	27, // 13: kubedevaiops.fleet.v1.HubMessage.cancel:type_name -> kubedevaiops.fleet.v1.Cancel
+	28, // 14: kubedevaiops.fleet.v1.HubMessage.ack:type_name -> kubedevaiops.fleet.v1.Ack
+	29, // 15: kubedevaiops.fleet.v1.HubMessage.certificate_issued:type_name -> kubedevaiops.fleet.v1.CertificateIssued
+	30, // 16: kubedevaiops.fleet.v1.HubMessage.disconnect:type_name -> kubedevaiops.fleet.v1.Disconnect
+	31, // 17: kubedevaiops.fleet.v1.HubMessage.resync_request:type_name -> kubedevaiops.fleet.v1.ResyncRequest
+	35, // 18: kubedevaiops.fleet.v1.Hello.time:type_name -> google.protobuf.Timestamp
+	36, // 19: kubedevaiops.fleet.v1.Welcome.lease_duration:type_name -> google.protobuf.Duration
+	36, // 20: kubedevaiops.fleet.v1.Welcome.heartbeat_interval:type_name -> google.protobuf.Duration
+	35, // 21: kubedevaiops.fleet.v1.Welcome.time:type_name -> google.protobuf.Timestamp
+	8,  // 22: kubedevaiops.fleet.v1.Welcome.directive_keys:type_name -> kubedevaiops.fleet.v1.DirectiveKey
+	35, // 23: kubedevaiops.fleet.v1.Heartbeat.time:type_name -> google.protobuf.Timestamp
+	37, // 24: kubedevaiops.fleet.v1.Heartbeat.claims:type_name -> kubedevaiops.fleet.v1.ClusterClaims
+	38, // 25: kubedevaiops.fleet.v1.InventoryObject.ref:type_name -> kubedevaiops.fleet.v1.ObjectRef
+	32, // 26: kubedevaiops.fleet.v1.InventoryObject.labels:type_name -> kubedevaiops.fleet.v1.InventoryObject.LabelsEntry
+	38, // 27: kubedevaiops.fleet.v1.InventoryObject.owners:type_name -> kubedevaiops.fleet.v1.ObjectRef
+	11, // 28: kubedevaiops.fleet.v1.InventoryObject.status:type_name -> kubedevaiops.fleet.v1.StatusSummary
+	33, // 29: kubedevaiops.fleet.v1.StatusSummary.counters:type_name -> kubedevaiops.fleet.v1.StatusSummary.CountersEntry
+	10, // 30: kubedevaiops.fleet.v1.InventorySnapshot.objects:type_name -> kubedevaiops.fleet.v1.InventoryObject
+	35, // 31: kubedevaiops.fleet.v1.InventorySnapshot.observed_at:type_name -> google.protobuf.Timestamp
+	0,  // 32: kubedevaiops.fleet.v1.InventoryChange.type:type_name -> kubedevaiops.fleet.v1.InventoryChangeType
+	10, // 33: kubedevaiops.fleet.v1.InventoryChange.object:type_name -> kubedevaiops.fleet.v1.InventoryObject
+	13, // 34: kubedevaiops.fleet.v1.InventoryDelta.changes:type_name -> kubedevaiops.fleet.v1.InventoryChange
+	35, // 35: kubedevaiops.fleet.v1.InventoryDelta.observed_at:type_name -> google.protobuf.Timestamp
+	16, // 36: kubedevaiops.fleet.v1.Findings.findings:type_name -> kubedevaiops.fleet.v1.Finding
+	39, // 37: kubedevaiops.fleet.v1.Finding.severity:type_name -> kubedevaiops.fleet.v1.Severity
+	38, // 38: kubedevaiops.fleet.v1.Finding.object:type_name -> kubedevaiops.fleet.v1.ObjectRef
+	17, // 39: kubedevaiops.fleet.v1.Finding.evidence:type_name -> kubedevaiops.fleet.v1.Evidence
+	35, // 40: kubedevaiops.fleet.v1.Finding.observed_at:type_name -> google.protobuf.Timestamp
+	35, // 41: kubedevaiops.fleet.v1.Finding.first_observed_at:type_name -> google.protobuf.Timestamp
+	40, // 42: kubedevaiops.fleet.v1.Finding.trace_context:type_name -> kubedevaiops.fleet.v1.TraceContext
+	38, // 43: kubedevaiops.fleet.v1.Evidence.source:type_name -> kubedevaiops.fleet.v1.ObjectRef
+	35, // 44: kubedevaiops.fleet.v1.Evidence.observed_at:type_name -> google.protobuf.Timestamp
+	19, // 45: kubedevaiops.fleet.v1.MetricSummaries.summaries:type_name -> kubedevaiops.fleet.v1.MetricSummary
+	34, // 46: kubedevaiops.fleet.v1.MetricSummary.labels:type_name -> kubedevaiops.fleet.v1.MetricSummary.LabelsEntry
+	38, // 47: kubedevaiops.fleet.v1.MetricSummary.workload:type_name -> kubedevaiops.fleet.v1.ObjectRef
+	35, // 48: kubedevaiops.fleet.v1.MetricSummary.end_time:type_name -> google.protobuf.Timestamp
+	36, // 49: kubedevaiops.fleet.v1.MetricSummary.window:type_name -> google.protobuf.Duration
+	1,  // 50: kubedevaiops.fleet.v1.ActionStatus.phase:type_name -> kubedevaiops.fleet.v1.ActionPhase
+	35, // 51: kubedevaiops.fleet.v1.ActionStatus.time:type_name -> google.protobuf.Timestamp
+	2,  // 52: kubedevaiops.fleet.v1.PolicyStatus.phase:type_name -> kubedevaiops.fleet.v1.PolicyMaterializationPhase
+	35, // 53: kubedevaiops.fleet.v1.PolicyStatus.time:type_name -> google.protobuf.Timestamp
+	38, // 54: kubedevaiops.fleet.v1.DirectivePayload.target:type_name -> kubedevaiops.fleet.v1.ObjectRef
+	35, // 55: kubedevaiops.fleet.v1.DirectivePayload.issued_at:type_name -> google.protobuf.Timestamp
+	35, // 56: kubedevaiops.fleet.v1.DirectivePayload.expires_at:type_name -> google.protobuf.Timestamp
+	40, // 57: kubedevaiops.fleet.v1.DirectivePayload.trace_context:type_name -> kubedevaiops.fleet.v1.TraceContext
+	41, // 58: kubedevaiops.fleet.v1.CertificateIssued.credentials:type_name -> kubedevaiops.fleet.v1.ClusterCredentials
+	3,  // 59: kubedevaiops.fleet.v1.Disconnect.reason:type_name -> kubedevaiops.fleet.v1.DisconnectReason
+	36, // 60: kubedevaiops.fleet.v1.Disconnect.retry_after:type_name -> google.protobuf.Duration
+	4,  // 61: kubedevaiops.fleet.v1.Spoke.Connect:input_type -> kubedevaiops.fleet.v1.SpokeMessage
+	5,  // 62: kubedevaiops.fleet.v1.Spoke.Connect:output_type -> kubedevaiops.fleet.v1.HubMessage
+	62, // [62:63] is the sub-list for method output_type
+	61, // [61:62] is the sub-list for method input_type
+	61, // [61:61] is the sub-list for extension type_name
+	61, // [61:61] is the sub-list for extension extendee
+	0,  // [0:61] is the sub-list for field type_name
 }
 
 func init() { file_fleet_v1_spoke_proto_init() }
@@ -3018,7 +3103,7 @@ func file_fleet_v1_spoke_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fleet_v1_spoke_proto_rawDesc), len(file_fleet_v1_spoke_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   30,
+			NumMessages:   31,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
