@@ -133,8 +133,8 @@ func TestRank(t *testing.T) {
 			entries: []hubv1alpha1.KnowledgeEntry{entry(sig, aiopsv1alpha1.ActionRollbackWorkload, 0, 4)},
 			opts:    Options{Floor: -1},
 			// Rollback: Beta(1.7, 0.3) + 4 failures -> mean 0.283, between Restart and DeletePod.
-			want: []aiopsv1alpha1.ActionType{"RestartWorkload", "RollbackWorkload", "DeletePod"},
-			unsafe:  []bool{false, false, false},
+			want:   []aiopsv1alpha1.ActionType{"RestartWorkload", "RollbackWorkload", "DeletePod"},
+			unsafe: []bool{false, false, false},
 		},
 		{
 			name:    "entries of another signature do not count",
