@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 
@@ -21,6 +22,7 @@ import (
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -52,6 +54,8 @@ func (s Span) Service() string { return ResourceAttr(s.Resource, "service.name")
 type Request struct {
 	Request   *coltracepb.ExportTraceServiceRequest
 	Transport Transport
+	// Headers are the request's gRPC metadata or HTTP headers, keys in lower case.
+	Headers map[string]string
 }
 
 // Receiver collects what OTLP exporters send it over gRPC and HTTP.
@@ -127,8 +131,13 @@ func (r *Receiver) GRPCAddr() string { return r.grpcAddr }
 func (r *Receiver) HTTPURL() string { return r.httpURL }
 
 // Export implements the OTLP/gRPC TraceService.
-func (r *Receiver) Export(_ context.Context, req *coltracepb.ExportTraceServiceRequest) (*coltracepb.ExportTraceServiceResponse, error) {
-	r.add(proto.Clone(req).(*coltracepb.ExportTraceServiceRequest), GRPC)
+func (r *Receiver) Export(ctx context.Context, req *coltracepb.ExportTraceServiceRequest) (*coltracepb.ExportTraceServiceResponse, error) {
+	headers := map[string]string{}
+	md, _ := metadata.FromIncomingContext(ctx)
+	for k, v := range md {
+		headers[strings.ToLower(k)] = strings.Join(v, ",")
+	}
+	r.add(proto.Clone(req).(*coltracepb.ExportTraceServiceRequest), GRPC, headers)
 	return &coltracepb.ExportTraceServiceResponse{}, nil
 }
 
@@ -161,16 +170,20 @@ func (r *Receiver) serveHTTP(w http.ResponseWriter, req *http.Request) {
 		http.Error(w, "decode ExportTraceServiceRequest: "+err.Error(), http.StatusBadRequest)
 		return
 	}
-	r.add(msg, HTTP)
+	headers := map[string]string{}
+	for k, v := range req.Header {
+		headers[strings.ToLower(k)] = strings.Join(v, ",")
+	}
+	r.add(msg, HTTP, headers)
 	resp, _ := proto.Marshal(&coltracepb.ExportTraceServiceResponse{})
 	w.Header().Set("Content-Type", "application/x-protobuf")
 	_, _ = io.Copy(w, bytes.NewReader(resp))
 }
 
-func (r *Receiver) add(req *coltracepb.ExportTraceServiceRequest, tr Transport) {
+func (r *Receiver) add(req *coltracepb.ExportTraceServiceRequest, tr Transport, headers map[string]string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.requests = append(r.requests, Request{Request: req, Transport: tr})
+	r.requests = append(r.requests, Request{Request: req, Transport: tr, Headers: headers})
 	close(r.changed)
 	r.changed = make(chan struct{})
 }
