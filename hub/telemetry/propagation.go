@@ -1,0 +1,54 @@
+package telemetry
+
+import (
+	"context"
+
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
+	fleetv1 "github.com/kubedevaiops/kubedevaiops/proto/fleet/v1"
+)
+
+// traceCarrier lets the W3C propagator read and write a TraceContext message.
+type traceCarrier struct{ tc *fleetv1.TraceContext }
+
+func (c traceCarrier) Get(key string) string {
+	switch key {
+	case "traceparent":
+		return c.tc.GetTraceparent()
+	case "tracestate":
+		return c.tc.GetTracestate()
+	}
+	return ""
+}
+
+func (c traceCarrier) Set(key, value string) {
+	switch key {
+	case "traceparent":
+		c.tc.Traceparent = value
+	case "tracestate":
+		c.tc.Tracestate = value
+	}
+}
+
+func (c traceCarrier) Keys() []string { return []string{"traceparent", "tracestate"} }
+
+// TraceContextFrom is the TraceContext of ctx's current span, to put in a directive
+// (DirectivePayload.trace_context) so the spoke's spans join the trace; nil without a span.
+func TraceContextFrom(ctx context.Context) *fleetv1.TraceContext {
+	if !trace.SpanContextFromContext(ctx).IsValid() {
+		return nil
+	}
+	tc := &fleetv1.TraceContext{}
+	propagation.TraceContext{}.Inject(ctx, traceCarrier{tc: tc})
+	return tc
+}
+
+// ContextWithTraceContext returns ctx carrying tc's span as the remote parent, to continue a
+// trace that arrived in a message (e.g. a finding). A missing or malformed tc leaves ctx as is.
+func ContextWithTraceContext(ctx context.Context, tc *fleetv1.TraceContext) context.Context {
+	if tc == nil {
+		return ctx
+	}
+	return propagation.TraceContext{}.Extract(ctx, traceCarrier{tc: tc})
+}
