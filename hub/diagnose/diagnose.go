@@ -40,7 +40,7 @@ func symptomRules() []symptomRule {
 		{CategoryImageUnavailable, []string{"imagepull", "errimagepull", "invalidimagename", "imageinspecterror", "errimageneverpull"},
 			[]string{"imagepullbackoff", "errimagepull", "invalidimagename", "failed to pull image", "manifest unknown", "pull access denied"}, 0.85},
 		{CategoryConfigError, []string{"createcontainerconfigerror", "createcontainererror", "configerror", "runcontainererror"},
-			[]string{"createcontainerconfigerror", "couldn't find key", "configmap", "secret \"", "not found in secret"}, 0.75},
+			[]string{"createcontainerconfigerror", "couldn't find key", "configmap \"", "secret \"", "not found in secret"}, 0.75},
 		{CategoryUnschedulable, []string{"unschedulable", "failedscheduling"},
 			[]string{"failedscheduling", "unschedulable", "insufficient cpu", "insufficient memory", "didn't match", "untolerated taint"}, 0.8},
 		{CategoryNodeFailure, []string{"node/", "notready", "nodelost", "pressure", "terminating", "stuck"},

@@ -36,6 +36,9 @@ const (
 	// MaskLong. MaxTokens*(MaxTokenBytes+1) < MaxLineBytes, so a masked line is never cut again
 	// and masking is idempotent.
 	MaxTokenBytes = 120
+
+	maxMaskPasses  = 4
+	maxQuotedBytes = 1024
 )
 
 // Masker normalises log lines (see Mask). It is immutable once built and safe for concurrent use.
@@ -165,11 +168,19 @@ func (m *Masker) tokens(line string) []string {
 	}
 	line = flattenJSON(line, m.jsonKeys)
 	line = maskQuoted(line)
-	for _, r := range m.rules {
-		if r.fn != nil {
-			line = r.re.ReplaceAllStringFunc(line, r.fn)
-		} else {
-			line = r.re.ReplaceAllString(line, r.repl)
+	// A placeholder can give a later rule's pattern new edges (a number masked next to a name
+	// suffix), so the rules run again until nothing changes: that makes Mask idempotent.
+	for range maxMaskPasses {
+		before := line
+		for _, r := range m.rules {
+			if r.fn != nil {
+				line = r.re.ReplaceAllStringFunc(line, r.fn)
+			} else {
+				line = r.re.ReplaceAllString(line, r.repl)
+			}
+		}
+		if line == before {
+			break
 		}
 	}
 	fields := strings.Fields(line)
@@ -261,7 +272,9 @@ func maskQuoted(s string) string {
 // closingQuote finds the quote that closes one opened just before from; backslash escapes count
 // inside double quotes.
 func closingQuote(s string, from int, q rune, isWord func(rune) bool) (int, bool) {
-	for j := from; j < len(s); j++ {
+	// Quoted values longer than maxQuotedBytes are not what masking is for, and the bound keeps
+	// a line full of unmatched quotes linear.
+	for j := from; j < len(s) && j < from+maxQuotedBytes; j++ {
 		switch {
 		case s[j] == '\\' && q == '"':
 			j++
