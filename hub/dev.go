@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/rand"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"os"
@@ -10,6 +12,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/kubedevaiops/kubedevaiops/hub/pki"
+	"github.com/kubedevaiops/kubedevaiops/hub/signing"
 )
 
 // prepareDev turns --dev into a complete single-member configuration: a temp data dir, a new CA,
@@ -64,6 +67,17 @@ func prepareDev(opts *memberOptions, out io.Writer) (dir string, err error) {
 	connPath := filepath.Join(dir, "admin.yaml")
 	if err := os.WriteFile(connPath, conn, 0o600); err != nil {
 		return dir, err
+	}
+	if opts.Directives.VaultAddr == "" && opts.Directives.KEKFile == "" {
+		// A throw-away key-encryption key, so the dev hub can sign directives.
+		kek := make([]byte, signing.KEKSize)
+		if _, err := rand.Read(kek); err != nil {
+			return dir, err
+		}
+		opts.Directives.KEKFile = filepath.Join(tlsDir, "state-encryption.key")
+		if err := os.WriteFile(opts.Directives.KEKFile, []byte(base64.StdEncoding.EncodeToString(kek)+"\n"), 0o600); err != nil {
+			return dir, err
+		}
 	}
 	opts.Bootstrap = true
 	opts.FastRaft = true

@@ -13,7 +13,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kubedevaiops/kubedevaiops/hub/capi"
+	"github.com/kubedevaiops/kubedevaiops/hub/incident"
 	"github.com/kubedevaiops/kubedevaiops/hub/registration"
+	"github.com/kubedevaiops/kubedevaiops/hub/signing"
 )
 
 // commit and version are set at link time by the Makefile (-X main.commit=...).
@@ -86,6 +88,17 @@ for a single throw-away member with generated certificates.`,
 	f.StringVar(&opts.CAPI.Kubeconfig, "capi-kubeconfig", "", "kubeconfig of a Cluster API management cluster: import its Provisioned Clusters and install the agent in them (off when empty)")
 	f.StringVar(&opts.CAPI.AgentImage, "agent-image", capi.DefaultAgentImage(version), "agent container image the Cluster API import installs")
 	f.StringSliceVar(&opts.CAPI.HubEndpoints, "capi-hub-endpoints", nil, "hub gRPC addresses (host:port, comma-separated) imported agents register with (default: the members' advertised addresses)")
+	f.StringVar(&opts.Directives.VaultAddr, "vault-addr", "", "Vault address: directives are signed with its transit engine and the key never leaves Vault")
+	f.StringVar(&opts.Directives.VaultTokenFile, "vault-token-file", "", "file holding the Vault token (default: $VAULT_TOKEN)")
+	f.StringVar(&opts.Directives.TransitMount, "vault-transit-mount", signing.DefaultTransitMount, "mount path of Vault's transit engine")
+	f.StringVar(&opts.Directives.TransitKey, "vault-transit-key", signing.DefaultTransitKey, "transit key (ed25519) that signs directives; created when missing")
+	f.StringVar(&opts.Directives.KEKFile, "state-encryption-key-file", "", "without Vault: file with the base64 of 32 random bytes, the same on every member, sealing the directive key kept in the replicated state")
+	f.DurationVar(&opts.DirectiveTTL, "directive-ttl", incident.DefaultDirectiveTTL, "how long a signed directive stays valid; spokes refuse it afterwards")
+	f.BoolVar(&opts.DryRunActions, "dry-run-actions", false, "fleet-wide dry-run: every directive only runs a server-side dry-run (give it to every member)")
+	f.StringVar(&opts.OTLP.Endpoint, "otlp-endpoint", "", "export traces over OTLP to this host:port (grpc) or URL (http/protobuf); traces are kept for trace show either way")
+	f.StringVar(&opts.OTLP.Protocol, "otlp-protocol", "grpc", "OTLP protocol: grpc or http/protobuf")
+	f.BoolVar(&opts.OTLP.Insecure, "otlp-insecure", false, "export traces without TLS")
+	f.StringVar(&opts.OTLP.CAFile, "otlp-ca-file", "", "CA bundle (PEM) that verifies the OTLP collector")
 	f.StringVar(&opts.PprofAddr, "pprof-addr", "", "serve Go's net/http/pprof profiles on this address (e.g. 127.0.0.1:6060; port 0 picks one, logged); off when empty")
 	_ = f.MarkHidden("pprof-addr")
 

@@ -26,12 +26,14 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/kubedevaiops/kubedevaiops/hub/fleetapi"
+	"github.com/kubedevaiops/kubedevaiops/hub/incident"
 	"github.com/kubedevaiops/kubedevaiops/hub/pki"
 	"github.com/kubedevaiops/kubedevaiops/hub/placementctl"
 	"github.com/kubedevaiops/kubedevaiops/hub/raftnode"
 	"github.com/kubedevaiops/kubedevaiops/hub/registration"
 	"github.com/kubedevaiops/kubedevaiops/hub/spokeapi"
 	"github.com/kubedevaiops/kubedevaiops/hub/store"
+	"github.com/kubedevaiops/kubedevaiops/hub/telemetry"
 	fleetv1 "github.com/kubedevaiops/kubedevaiops/proto/fleet/v1"
 )
 
@@ -55,6 +57,19 @@ type memberOptions struct {
 	MetricsAddr string
 	// CAPI configures the Cluster API importer.
 	CAPI capiOptions
+	// Directives says where the directive-signing key lives; DirectiveTTL how long a directive
+	// is valid; DryRunActions makes every directive a dry-run, fleet-wide.
+	Directives    directiveOptions
+	DirectiveTTL  time.Duration
+	DryRunActions bool
+	// OTLP is where traces are exported.
+	OTLP otlpOptions
+}
+
+// otlpOptions configure the OTLP trace export.
+type otlpOptions struct {
+	Endpoint, Protocol, CAFile string
+	Insecure                   bool
 }
 
 func (o *memberOptions) grpcAdvertise() string {
@@ -173,7 +188,29 @@ func runMember(ctx context.Context, opts memberOptions, out io.Writer) error {
 	})
 	metrics := prometheus.NewRegistry()
 	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	spokes := spokeapi.New(spokeapi.Config{Node: node, Store: fsm, Registrar: registrar, Logger: log, Metrics: metrics})
+	tel, err := telemetry.Setup(ctx, telemetry.Config{MemberID: opts.ID, ServiceVersion: version, Endpoint: opts.OTLP.Endpoint,
+		Protocol: telemetry.Protocol(opts.OTLP.Protocol), Insecure: opts.OTLP.Insecure, CAFile: opts.OTLP.CAFile, Logger: log})
+	if err != nil {
+		return fmt.Errorf("trace export: %w", err)
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = tel.Shutdown(sctx)
+	}()
+	signer, err := newSigner(ctx, opts.Directives, node, fsm, log)
+	if err != nil {
+		return err
+	}
+	incidentCfg := incident.Config{Node: node, Store: fsm, Logger: log, Tracer: tel.TracerProvider(), DirectiveTTL: opts.DirectiveTTL, DryRun: opts.DryRunActions}
+	spokeCfg := spokeapi.Config{Node: node, Store: fsm, Registrar: registrar, Logger: log, Metrics: metrics, Spans: tel}
+	if signer != nil {
+		incidentCfg.Signer, spokeCfg.Keys = signer, signer
+	}
+	incidents := incident.New(incidentCfg)
+	spokeCfg.Incidents = incidents
+	spokes := spokeapi.New(spokeCfg)
+	incidents.SetStreams(spokes)
 	if opts.MetricsAddr != "" {
 		stopMetrics, err := serveMetrics(opts.MetricsAddr, metrics, log)
 		if err != nil {
@@ -181,11 +218,13 @@ func runMember(ctx context.Context, opts memberOptions, out io.Writer) error {
 		}
 		defer stopMetrics()
 	}
-	api := fleetapi.New(fleetapi.Config{Node: node, Store: fsm, Logger: log, GRPCAddr: opts.grpcAdvertise(), Registrar: registrar, Inventory: spokes})
+	api := fleetapi.New(fleetapi.Config{Node: node, Store: fsm, Logger: log, GRPCAddr: opts.grpcAdvertise(), Registrar: registrar, Inventory: spokes,
+		Plans: incidents, Traces: tel.Store()})
 	node.RunWhileLeader("member-registry", api.KeepMemberRecords)
 	node.RunWhileLeader("cluster-health", spokes.Health)
 	node.RunWhileLeader("registration-gc", registrar.CollectGarbage)
 	node.RunWhileLeader("placement", placementctl.New(node, fsm, log).Run)
+	node.RunWhileLeader("incidents", incidents.Run)
 	capiImporter, err := newCAPIImporter(opts.CAPI, capiMgmt, opts.CACert, node, fsm, registrar, log)
 	if err != nil {
 		return err
@@ -196,6 +235,9 @@ func runMember(ctx context.Context, opts memberOptions, out io.Writer) error {
 	spokesDone := make(chan struct{})
 	go func() { spokes.Run(ctx); close(spokesDone) }()
 	defer func() { <-spokesDone }()
+	deliveryDone := make(chan struct{})
+	go func() { incidents.RunDelivery(ctx); close(deliveryDone) }()
+	defer func() { <-deliveryDone }()
 
 	// One gRPC endpoint serves admins, members, registering spokes (no client certificate yet)
 	// and connected spokes; client certificates are verified against the hub CA when given,

@@ -18,6 +18,8 @@ const (
 	RoleAdmin = "admin"
 	// RoleViewer may read everything but secrets, and change nothing.
 	RoleViewer = "viewer"
+	// RoleApprover may read everything and approve or reject plans.
+	RoleApprover = "approver"
 )
 
 // caller returns the verified identity of the peer.
@@ -58,5 +60,7 @@ func requireAdmin(ctx context.Context, roles ...string) (pki.Identity, error) {
 }
 
 // canRead is for read-only calls; canWrite for changes.
-func canRead(ctx context.Context) (pki.Identity, error)  { return requireAdmin(ctx, RoleViewer) }
+func canRead(ctx context.Context) (pki.Identity, error) {
+	return requireAdmin(ctx, RoleViewer, RoleApprover)
+}
 func canWrite(ctx context.Context) (pki.Identity, error) { return requireAdmin(ctx) }

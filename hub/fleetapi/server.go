@@ -28,18 +28,24 @@ type Config struct {
 	Registrar *registration.Registrar
 	// Inventory answers GetClusterInventory from the streams this member holds.
 	Inventory InventorySource
+	// Plans records approvals and rejections of plans.
+	Plans PlanDecider
+	// Traces answers GetTrace from this member's recent spans.
+	Traces TraceSource
 }
 
 // Server implements the Fleet service. RPCs that later capabilities own (cluster acceptance,
 // tokens, placements, plans) answer UNIMPLEMENTED until they land.
 type Server struct {
 	fleetv1.UnimplementedFleetServer
-	node  *raftnode.Node
-	store *store.Store
-	log   *slog.Logger
-	addr  string
-	reg   *registration.Registrar
-	inv   InventorySource
+	node   *raftnode.Node
+	store  *store.Store
+	log    *slog.Logger
+	addr   string
+	reg    *registration.Registrar
+	inv    InventorySource
+	plans  PlanDecider
+	traces TraceSource
 }
 
 // New returns the Fleet API of one member.
@@ -48,7 +54,7 @@ func New(cfg Config) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Server{node: cfg.Node, store: cfg.Store, log: log, addr: cfg.GRPCAddr, reg: cfg.Registrar, inv: cfg.Inventory}
+	return &Server{node: cfg.Node, store: cfg.Store, log: log, addr: cfg.GRPCAddr, reg: cfg.Registrar, inv: cfg.Inventory, plans: cfg.Plans, traces: cfg.Traces}
 }
 
 // commit proposes one encoded command and returns the store's result for it.

@@ -43,6 +43,12 @@ type Config struct {
 	Now func() time.Time
 	// Metrics registers the stream metrics; none when nil.
 	Metrics prometheus.Registerer
+	// Incidents takes findings and action results and delivers directives; nil drops them.
+	Incidents IncidentSink
+	// Spans relays the spokes' spans; nil drops them.
+	Spans SpanRelay
+	// Keys are sent in Welcome so spokes can verify directives; nil sends none.
+	Keys DirectiveKeys
 }
 
 // Server serves Spoke.Connect on one member.
@@ -62,12 +68,17 @@ type Server struct {
 	inv     map[string]*inventory // by cluster: soft state, kept a while after the stream ends
 	kick    chan struct{}         // a stream opened: reconcile soon
 	metrics *metrics
+
+	incidents IncidentSink
+	spans     SpanRelay
+	keys      DirectiveKeys
 }
 
 // New returns the stream server of one member.
 func New(cfg Config) *Server {
 	s := &Server{node: cfg.Node, store: cfg.Store, reg: cfg.Registrar, log: cfg.Logger, lease: cfg.LeaseDuration, now: cfg.Now,
-		streams: map[string]*stream{}, inv: map[string]*inventory{}, kick: make(chan struct{}, 1)}
+		streams: map[string]*stream{}, inv: map[string]*inventory{}, kick: make(chan struct{}, 1),
+		incidents: cfg.Incidents, spans: cfg.Spans, keys: cfg.Keys}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -191,8 +202,19 @@ func (s *Server) Connect(srv fleetv1.Spoke_ConnectServer) error {
 	st.lastHeartbeat.Store(s.now().UnixNano())
 	welcome := s.attach(st, hello)
 	defer s.detach(st)
+	if s.keys != nil {
+		keys, err := s.keys.PublicKeys(ctx)
+		if err != nil {
+			s.log.Warn("directive keys unavailable; the spoke cannot verify directives until it reconnects", "cluster", cluster, "err", err)
+		}
+		welcome.DirectiveKeys = keys
+	}
 	if err := send(&fleetv1.HubMessage{Body: &fleetv1.HubMessage_Welcome{Welcome: welcome}}); err != nil {
 		return err
+	}
+	if s.incidents != nil {
+		s.incidents.StreamAttached(cluster)
+		defer s.incidents.StreamDetached(cluster)
 	}
 	log := s.log.With("cluster", cluster)
 	log.Info("spoke connected", "agent", hello.GetAgentVersion(), "snapshotRequired", welcome.GetSnapshotRequired(), "resumeFrom", welcome.GetResumeFromSequence())
@@ -340,8 +362,14 @@ func (s *Server) handle(ctx context.Context, st *stream, m *fleetv1.SpokeMessage
 		return st.send(&fleetv1.HubMessage{Body: &fleetv1.HubMessage_CertificateIssued{CertificateIssued: &fleetv1.CertificateIssued{Credentials: creds}}})
 	case *fleetv1.SpokeMessage_Hello:
 		st.disconnect(fleetv1.DisconnectReason_DISCONNECT_REASON_PROTOCOL_ERROR, "Hello sent twice on one stream", 5*time.Second)
+	case *fleetv1.SpokeMessage_Findings:
+		s.handleFindings(ctx, st, b.Findings)
+	case *fleetv1.SpokeMessage_ActionStatus:
+		return s.handleActionStatus(ctx, st, b.ActionStatus)
+	case *fleetv1.SpokeMessage_RelayedSpans:
+		s.handleSpans(ctx, st, b.RelayedSpans)
 	default:
-		// Findings, metrics, action status, spans and policy status are for the incident loop.
+		// Metric summaries and policy status are for later capabilities.
 		s.metrics.unhandled.Inc()
 	}
 	return nil

@@ -17,6 +17,9 @@ import (
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	resourcepb "go.opentelemetry.io/proto/otlp/resource/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	fleetv1 "github.com/kubedevaiops/kubedevaiops/proto/fleet/v1"
 )
 
 // maxValueLen bounds each attribute value kept in the recent store, so one large attribute
@@ -302,3 +305,29 @@ func truncate(s string) string {
 }
 
 func utf8Start(b byte) bool { return b&0xC0 != 0x80 }
+
+// ToProto is the Fleet API form of s, as GetTrace returns it.
+func (s Span) ToProto() *fleetv1.TraceSpan {
+	return &fleetv1.TraceSpan{
+		TraceId: s.TraceID, SpanId: s.SpanID, ParentSpanId: s.ParentSpanID, Name: s.Name, Service: s.Service,
+		Cluster: s.Cluster, Member: s.Member, StartTime: timestamppb.New(s.Start), EndTime: timestamppb.New(s.End),
+		StatusCode: s.Status, StatusMessage: s.StatusMessage, Attributes: s.Attributes,
+	}
+}
+
+// FromProto is the inverse of ToProto, for printing spans an API answer carried.
+func FromProto(p *fleetv1.TraceSpan) Span {
+	return Span{TraceID: p.GetTraceId(), SpanID: p.GetSpanId(), ParentSpanID: p.GetParentSpanId(), Name: p.GetName(), Service: p.GetService(),
+		Cluster: p.GetCluster(), Member: p.GetMember(), Start: p.GetStartTime().AsTime(), End: p.GetEndTime().AsTime(),
+		Status: p.GetStatusCode(), StatusMessage: p.GetStatusMessage(), Attributes: p.GetAttributes()}
+}
+
+// Spans answers GetTrace from this member's store, in the Fleet API form.
+func (s *Store) Spans(traceID string) []*fleetv1.TraceSpan {
+	spans := s.Trace(traceID)
+	out := make([]*fleetv1.TraceSpan, len(spans))
+	for i, sp := range spans {
+		out[i] = sp.ToProto()
+	}
+	return out
+}

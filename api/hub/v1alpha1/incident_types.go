@@ -110,6 +110,10 @@ type IncidentStatus struct {
 	// ResolvedTime is when the spoke reported the problem gone.
 	// +optional
 	ResolvedTime *metav1.Time `json:"resolvedTime,omitempty"`
+
+	// ObservedGeneration is the spec generation the hub last diagnosed.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 }
 
 // Incident is one problem on one object of one cluster, from its first finding until it is
