@@ -203,6 +203,7 @@ func TestEveryRefusalReason(t *testing.T) {
 			p.IssuedAt, p.ExpiresAt = timestamppb.New(now.Add(2*time.Minute)), timestamppb.New(now.Add(7*time.Minute))
 		}), ReasonNotYetValid, true},
 		{"no such policy", restart(func(p *fleetv1.DirectivePayload) { p.PolicyName = "refusals-absent" }), ReasonNoLocalPolicy, true},
+		{"a policy name that cannot exist", restart(func(p *fleetv1.DirectivePayload) { p.PolicyName = "../secrets" }), ReasonNoLocalPolicy, true},
 		{"observe-only policy", restart(func(p *fleetv1.DirectivePayload) { p.PolicyName = "refusals-observe" }), ReasonObserveOnly, true},
 		{"action not allowed", restart(func(p *fleetv1.DirectivePayload) { p.ActionType = string(aiopsv1alpha1.ActionDeletePod) }), ReasonNotAllowedByPolicy, true},
 		{"unknown action type", restart(func(p *fleetv1.DirectivePayload) { p.ActionType = "FormatDisk" }), ReasonNotAllowedByPolicy, true},

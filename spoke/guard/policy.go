@@ -10,6 +10,7 @@ import (
 
 	"github.com/robfig/cron/v3"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/kubedevaiops/kubedevaiops/api/directive"
@@ -20,6 +21,9 @@ import (
 // checkPolicy reads the AIOpsPolicy the directive names and checks the directive against it.
 func (g *Guard) checkPolicy(ctx context.Context, p *fleetv1.DirectivePayload, now time.Time) (*aiopsv1alpha1.AIOpsPolicy, error) {
 	id, name := p.GetActionId(), p.GetPolicyName()
+	if errs := validation.IsDNS1123Subdomain(name); len(errs) > 0 {
+		return nil, &Refusal{Reason: ReasonNoLocalPolicy, Message: fmt.Sprintf("action %s names AIOpsPolicy %q, which cannot exist: %s", id, name, strings.Join(errs, "; "))}
+	}
 	pol := &aiopsv1alpha1.AIOpsPolicy{}
 	if err := g.opts.Client.Get(ctx, client.ObjectKey{Name: name}, pol); err != nil {
 		if apierrors.IsNotFound(err) {
