@@ -242,4 +242,3 @@ func appliedCheck(ctx context.Context, c client.Client, o *unstructured.Unstruct
 	done, detail, err := rolloutDone(typed)
 	return done, fmt.Sprintf("%s %s: %s", gvk.Kind, o.GetName(), detail), err
 }
-

@@ -413,7 +413,6 @@ func cloneStatus(st *fleetv1.ActionStatus) *fleetv1.ActionStatus {
 	return proto.Clone(st).(*fleetv1.ActionStatus)
 }
 
-
 // Maintain does the ledger's upkeep once: it finishes actions whose agent stopped mid-execution
 // (entries in progress whose owner has not written for a lease) — restoring the saved state when
 // the action had started applying, else recording it FAILED/Interrupted with nothing changed —

@@ -175,4 +175,3 @@ var (
 	phaseDryRun     = fleetv1.ActionPhase_ACTION_PHASE_DRY_RUN
 	success         = []fleetv1.ActionPhase{phaseApplying, phaseVerifying, phaseSucceeded}
 )
-

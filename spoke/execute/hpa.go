@@ -77,7 +77,9 @@ func (hpaExecutor) prepare(ctx context.Context, env *env, d *fleetv1.DirectivePa
 		timeout: timeout, stable: stable,
 		before: hpa, saved: []savedObject{saved},
 		dryRun: dryRun, apply: apply,
-		check: func(ctx context.Context) (bool, string, error) { return hpaCheck(ctx, env.c, hpa, int32(lo), int32(hi)) },
+		check: func(ctx context.Context) (bool, string, error) {
+			return hpaCheck(ctx, env.c, hpa, int32(lo), int32(hi))
+		},
 	}, nil
 }
 

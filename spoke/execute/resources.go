@@ -116,4 +116,3 @@ func pickContainer(tpl *corev1.PodTemplateSpec, name string) (*corev1.Container,
 	}
 	return nil, fail(ReasonInvalidParameters, "no container %q in the pod template (containers: %v)", name, names)
 }
-

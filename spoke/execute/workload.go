@@ -226,7 +226,6 @@ func getWorkload(ctx context.Context, env *env, ref *fleetv1.ObjectRef) (client.
 	return getTarget(ctx, env.c, gvk, ref)
 }
 
-
 // templateChange is a change that edits a workload's pod template and is verified by the
 // rollout completing.
 func templateChange(env *env, target client.Object, timeout, stable time.Duration, edit func(*corev1.PodTemplateSpec) error) (*change, error) {
