@@ -79,9 +79,7 @@ func TestRollbackDeployment(t *testing.T) {
 	ctx := testContext(t)
 	d := newDeployment(t, c, ns, "web", 2, "web:1", false)
 	for _, image := range []string{"web:2", "web:3"} {
-		d = get(t, c, d)
-		d.Spec.Template.Spec.Containers[0].Image = image
-		require.NoError(t, c.Update(ctx, d))
+		update(t, c, d, func(d *appsv1.Deployment) { d.Spec.Template.Spec.Containers[0].Image = image })
 		awaitRollout(t, c, d)
 	}
 	e := engine(t, c, ns, nil)
@@ -116,9 +114,7 @@ func TestRollbackStatefulSet(t *testing.T) {
 	}
 	require.NoError(t, c.Create(ctx, sts))
 	awaitRollout(t, c, sts)
-	sts = get(t, c, sts)
-	sts.Spec.Template.Spec.Containers[0].Image = "db:2"
-	require.NoError(t, c.Update(ctx, sts))
+	update(t, c, sts, func(s *appsv1.StatefulSet) { s.Spec.Template.Spec.Containers[0].Image = "db:2" })
 	awaitRollout(t, c, sts)
 
 	st := engine(t, c, ns, nil).Execute(ctx, directive("RollbackWorkload", ref(t, c, get(t, c, sts), true), map[string]string{"verifyStableFor": "2s"}), nil)

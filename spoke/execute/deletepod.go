@@ -63,18 +63,14 @@ func (deletePodExecutor) prepare(ctx context.Context, env *env, d *fleetv1.Direc
 	}
 	saved.Restorable = false
 	del := func(ctx context.Context, opts ...client.DeleteOption) (any, error) {
-		uid, rv := pod.UID, pod.ResourceVersion
-		opts = append(opts, client.Preconditions{UID: &uid, ResourceVersion: &rv})
-		if p.GracePeriodSeconds.set {
-			opts = append(opts, client.GracePeriodSeconds(p.GracePeriodSeconds.v))
-		}
-		if err := env.c.Delete(ctx, pod.DeepCopy(), opts...); err != nil {
-			if apierrors.IsConflict(err) {
-				return nil, fail(ReasonConflict, "pod %s/%s changed while the action ran: %v", pod.Namespace, pod.Name, err)
+		return conditionalWrite(ctx, env.c, pod, func(base client.Object) (any, error) {
+			uid, rv := base.GetUID(), base.GetResourceVersion()
+			o := append([]client.DeleteOption{client.Preconditions{UID: &uid, ResourceVersion: &rv}}, opts...)
+			if p.GracePeriodSeconds.set {
+				o = append(o, client.GracePeriodSeconds(p.GracePeriodSeconds.v))
 			}
-			return nil, fmt.Errorf("delete pod %s/%s: %w", pod.Namespace, pod.Name, err)
-		}
-		return nil, nil
+			return nil, env.c.Delete(ctx, base.DeepCopyObject().(client.Object), o...)
+		})
 	}
 	return &change{
 		timeout: timeout, stable: stable,

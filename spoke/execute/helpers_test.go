@@ -14,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/rand"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
@@ -68,10 +69,40 @@ func newDeployment(t *testing.T, c client.Client, ns, name string, replicas int3
 		},
 	}
 	require.NoError(t, c.Create(testContext(t), d))
-	if !crash {
+	if crash {
+		awaitPods(t, c, ns, name, int(replicas))
+	} else {
 		awaitRollout(t, c, d)
 	}
 	return get(t, c, d)
+}
+
+// awaitPods waits until n pods labelled app=name are Running.
+func awaitPods(t *testing.T, c client.Client, ns, name string, n int) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		var pods corev1.PodList
+		if err := c.List(context.Background(), &pods, client.InNamespace(ns), client.MatchingLabels{"app": name}); err != nil {
+			return false
+		}
+		running := 0
+		for _, p := range pods.Items {
+			if p.Status.Phase == corev1.PodRunning && p.DeletionTimestamp == nil {
+				running++
+			}
+		}
+		return running == n
+	}, 2*time.Minute, 200*time.Millisecond, "%d running pods of %s", n, name)
+}
+
+// update changes obj on the server, retrying on conflicts with the controllers.
+func update[T client.Object](t *testing.T, c client.Client, obj T, mutate func(T)) {
+	t.Helper()
+	require.NoError(t, retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		fresh := get(t, c, obj)
+		mutate(fresh)
+		return c.Update(context.Background(), fresh)
+	}))
 }
 
 func podTemplateFor(name, image string, crash bool) corev1.PodTemplateSpec {

@@ -6,7 +6,6 @@ import (
 
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -55,20 +54,19 @@ func (scaleExecutor) prepare(ctx context.Context, env *env, d *fleetv1.Directive
 		return nil, err
 	}
 	write := func(ctx context.Context, opts ...client.SubResourceUpdateOption) (any, error) {
-		scale := &autoscalingv1.Scale{}
-		scale.Namespace, scale.Name = target.GetNamespace(), target.GetName()
-		// The resourceVersion the checks saw makes the write conditional on nothing having changed.
-		scale.ResourceVersion = target.GetResourceVersion()
-		scale.Spec.Replicas = int32(p.Replicas.v)
-		obj := target.DeepCopyObject().(client.Object)
-		if err := env.c.SubResource("scale").Update(ctx, obj, append(opts, client.WithSubResourceBody(scale))...); err != nil {
-			if apierrors.IsConflict(err) {
-				return nil, fail(ReasonConflict, "%s %s/%s changed while the action ran: %v", gvk.Kind, target.GetNamespace(), target.GetName(), err)
+		return conditionalWrite(ctx, env.c, target, func(base client.Object) (any, error) {
+			scale := &autoscalingv1.Scale{}
+			scale.Namespace, scale.Name = base.GetNamespace(), base.GetName()
+			// The resourceVersion makes the write conditional on the object the checks saw.
+			scale.ResourceVersion = base.GetResourceVersion()
+			scale.Spec.Replicas = int32(p.Replicas.v)
+			obj := base.DeepCopyObject().(client.Object)
+			if err := env.c.SubResource("scale").Update(ctx, obj, append(opts, client.WithSubResourceBody(scale))...); err != nil {
+				return nil, err
 			}
-			return nil, fmt.Errorf("scale %s %s/%s to %d: %w", gvk.Kind, target.GetNamespace(), target.GetName(), p.Replicas.v, err)
-		}
-		scale.SetGroupVersionKind(autoscalingv1.SchemeGroupVersion.WithKind("Scale"))
-		return scale, nil
+			scale.SetGroupVersionKind(autoscalingv1.SchemeGroupVersion.WithKind("Scale"))
+			return scale, nil
+		})
 	}
 	return &change{
 		timeout: timeout, stable: stable,

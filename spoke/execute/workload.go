@@ -118,37 +118,48 @@ func saveObject(c client.Client, obj client.Object) (savedObject, error) {
 }
 
 // updateChange fills in dry-run and apply for a change that is one edit of the target, written
-// with Update. The write is conditional on the resourceVersion read; when only the status moved
-// since (same generation), the edit is made again on the fresh object, since controllers update
-// status all the time; a changed spec is a Conflict.
+// with Update.
 func updateChange(c client.Client, target client.Object, edit func(client.Object) error) (dryRun, apply func(context.Context) (any, error)) {
 	write := func(ctx context.Context, opts ...client.UpdateOption) (any, error) {
-		base := target
-		for attempt := 0; ; attempt++ {
+		return conditionalWrite(ctx, c, target, func(base client.Object) (any, error) {
 			obj := base.DeepCopyObject().(client.Object)
 			if err := edit(obj); err != nil {
 				return nil, err
 			}
-			err := c.Update(ctx, obj, opts...)
-			if err == nil {
-				obj.GetObjectKind().SetGroupVersionKind(target.GetObjectKind().GroupVersionKind())
-				return obj, nil
+			if err := c.Update(ctx, obj, opts...); err != nil {
+				return nil, err
 			}
-			if !apierrors.IsConflict(err) {
-				return nil, fmt.Errorf("update %s %s/%s: %w", kindOf(target), target.GetNamespace(), target.GetName(), err)
-			}
-			fresh, gerr := reget(ctx, c, target)
-			if gerr != nil {
-				return nil, gerr
-			}
-			if fresh.GetGeneration() != target.GetGeneration() || fresh.GetUID() != target.GetUID() || attempt == 4 {
-				return nil, fail(ReasonConflict, "%s %s/%s changed while the action ran: %v", kindOf(target), target.GetNamespace(), target.GetName(), err)
-			}
-			base = fresh
-		}
+			obj.GetObjectKind().SetGroupVersionKind(target.GetObjectKind().GroupVersionKind())
+			return obj, nil
+		})
 	}
 	return func(ctx context.Context) (any, error) { return write(ctx, client.DryRunAll) },
 		func(ctx context.Context) (any, error) { return write(ctx) }
+}
+
+// conditionalWrite runs write on the target as the checks saw it; write must make its request
+// conditional on base's resourceVersion. When only the status moved since (same uid and
+// generation: controllers update status all the time), it runs write again on the fresh object;
+// a changed spec is a Conflict.
+func conditionalWrite(ctx context.Context, c client.Client, target client.Object, write func(base client.Object) (any, error)) (any, error) {
+	base := target
+	for attempt := 0; ; attempt++ {
+		out, err := write(base)
+		if err == nil {
+			return out, nil
+		}
+		if !apierrors.IsConflict(err) {
+			return nil, fmt.Errorf("write %s %s/%s: %w", kindOf(target), target.GetNamespace(), target.GetName(), err)
+		}
+		fresh, gerr := reget(ctx, c, target)
+		if gerr != nil {
+			return nil, gerr
+		}
+		if fresh.GetGeneration() != target.GetGeneration() || fresh.GetUID() != target.GetUID() || attempt == 4 {
+			return nil, fail(ReasonConflict, "%s %s/%s changed while the action ran: %v", kindOf(target), target.GetNamespace(), target.GetName(), err)
+		}
+		base = fresh
+	}
 }
 
 func kindOf(obj client.Object) string { return obj.GetObjectKind().GroupVersionKind().Kind }
