@@ -62,7 +62,6 @@ func TestDryRunChangesNothing(t *testing.T) {
 	}
 }
 
-
 // Parameters are decoded strictly: anything unknown, mistyped or out of range is refused
 // before the cluster is touched.
 func TestInvalidParametersChangeNothing(t *testing.T) {
@@ -327,4 +326,3 @@ func TestParamsDecoding(t *testing.T) {
 	_, _, err = p.timeouts()
 	require.Error(t, err)
 }
-
