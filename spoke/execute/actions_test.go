@@ -217,7 +217,7 @@ func TestPatchHPA(t *testing.T) {
 	require.NoError(t, c.Create(ctx, hpa))
 
 	// The HPA controller has no metrics here, but it still lifts the workload to minReplicas.
-	st := engine(t, c, ns, nil).Execute(ctx, directive("PatchHPA", ref(t, c, get(t, c, hpa), true), map[string]string{"minReplicas": "2", "maxReplicas": "4", "verifyStableFor": "2s"}), nil)
+	st := engine(t, c, ns, nil).Execute(ctx, directive("PatchHPA", ref(t, c, hpa, false), map[string]string{"minReplicas": "2", "maxReplicas": "4", "verifyStableFor": "2s"}), nil)
 
 	requirePhase(t, st, phaseSucceeded, ReasonVerified)
 	hpa = get(t, c, hpa)

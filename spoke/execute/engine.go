@@ -24,7 +24,7 @@ const FieldManager = "kubedevaiops"
 // Verifier reports whether the problem a directive was sent to fix is gone (for example, the
 // analyzer's finding no longer fires). The engine polls it during verification, after the
 // action's own check (rollout complete) passes; fixed must hold, with the rollout, for the
-// whole stability window. An error ends verification as failed.
+// whole stability window. An error counts as "not yet" (retried until the deadline).
 type Verifier interface {
 	Verify(ctx context.Context, d *fleetv1.DirectivePayload) (fixed bool, detail string, err error)
 }

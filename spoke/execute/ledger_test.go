@@ -197,4 +197,3 @@ func TestLedgerUnavailable(t *testing.T) {
 	requirePhase(t, st, phaseFailed, ReasonLedgerUnavailable)
 	require.Equal(t, d.ResourceVersion, get(t, c, d).ResourceVersion)
 }
-

@@ -2,6 +2,8 @@ package execute
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"time"
 )
 
@@ -15,6 +17,7 @@ func (x *execution) verify(ctx context.Context) (string, error) {
 	defer t.Stop()
 	var healthySince time.Time
 	last := "no check completed"
+	var lastErr error
 	for {
 		ok, detail, err := ch.check(ctx)
 		if err == nil && ok && x.e.opts.Verifier != nil {
@@ -28,12 +31,15 @@ func (x *execution) verify(ctx context.Context) (string, error) {
 				}
 			}
 		}
-		if err != nil {
-			if ctx.Err() == nil {
-				return "", failWrap(ReasonVerificationFailed, err)
-			}
-		} else {
-			last = detail
+		var definite *failure
+		switch {
+		case errors.As(err, &definite):
+			return "", err
+		case err != nil:
+			// API hiccups are retried until the deadline.
+			lastErr, healthySince = err, time.Time{}
+		default:
+			last, lastErr = detail, nil
 			switch {
 			case !ok:
 				healthySince = time.Time{}
@@ -48,6 +54,9 @@ func (x *execution) verify(ctx context.Context) (string, error) {
 		case <-ctx.Done():
 			if cause := context.Cause(ctx); cause != nil && cause != context.DeadlineExceeded {
 				return "", cause
+			}
+			if lastErr != nil {
+				last += fmt.Sprintf(" (last check failed: %v)", lastErr)
 			}
 			return "", fail(ReasonVerificationFailed, "not verified within %s: %s", ch.timeout, last)
 		case <-t.C:
