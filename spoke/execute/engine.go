@@ -139,9 +139,14 @@ func (e *Engine) Execute(ctx context.Context, d *fleetv1.DirectivePayload, repor
 	}
 	x := &execution{e: e, d: d, log: log, report: report}
 
+	// The entry outlives the directive: once it has expired the guard refuses redeliveries anyway.
+	expires := now
+	if d.GetExpiresAt() != nil && d.GetExpiresAt().AsTime().After(now) {
+		expires = d.GetExpiresAt().AsTime()
+	}
 	rec, existing, err := e.ledger.claim(ctx, entry{
 		ActionID: d.GetActionId(), PlanID: d.GetPlanId(), ActionType: d.GetActionType(),
-		ExpiresAt: d.GetExpiresAt().AsTime(), DropAfter: d.GetExpiresAt().AsTime().Add(e.opts.Retention),
+		ExpiresAt: expires, DropAfter: expires.Add(e.opts.Retention),
 		Owner: e.ledger.owner, Heartbeat: now,
 	})
 	if err != nil {
