@@ -229,3 +229,39 @@ func TestPatchHPA(t *testing.T) {
 	st = engine(t, c, ns, nil).Execute(ctx, directive("ScaleWorkload", ref(t, c, d, false), map[string]string{"replicas": "3"}), nil)
 	requirePhase(t, st, phaseFailed, ReasonPrecondition)
 }
+
+// DaemonSets restart and roll back through their ControllerRevisions, one pod per kwok node.
+func TestDaemonSetRestartAndRollback(t *testing.T) {
+	t.Parallel()
+	c := kube(t)
+	ns := namespace(t, c)
+	ctx := testContext(t)
+	ds := &appsv1.DaemonSet{
+		ObjectMeta: metav1.ObjectMeta{Name: "agent", Namespace: ns},
+		Spec: appsv1.DaemonSetSpec{
+			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "agent"}},
+			Template: podTemplateFor("agent", "agent:1", false),
+		},
+	}
+	require.NoError(t, c.Create(ctx, ds))
+	awaitRollout(t, c, ds)
+	update(t, c, ds, func(ds *appsv1.DaemonSet) { ds.Spec.Template.Spec.Containers[0].Image = "agent:2" })
+	awaitRollout(t, c, ds)
+	e := engine(t, c, ns, nil)
+
+	st := e.Execute(ctx, directive("RestartWorkload", ref(t, c, get(t, c, ds), true), map[string]string{"verifyStableFor": "1s"}), nil)
+	requirePhase(t, st, phaseSucceeded, ReasonVerified)
+	require.NotEmpty(t, get(t, c, ds).Spec.Template.Annotations[RestartedAtAnnotation])
+
+	// Revisions: 1 (agent:1), 2 (agent:2), 3 (agent:2, restarted); back to 2 drops the restart.
+	st = e.Execute(ctx, directive("RollbackWorkload", ref(t, c, ds, false), map[string]string{"verifyStableFor": "1s"}), nil)
+	requirePhase(t, st, phaseSucceeded, ReasonVerified)
+	rolled := get(t, c, ds)
+	require.Equal(t, "agent:2", rolled.Spec.Template.Spec.Containers[0].Image)
+	require.Empty(t, rolled.Spec.Template.Annotations[RestartedAtAnnotation])
+
+	st = e.Execute(ctx, directive("RollbackWorkload", ref(t, c, ds, false), map[string]string{"toRevision": "1", "verifyStableFor": "1s"}), nil)
+	requirePhase(t, st, phaseSucceeded, ReasonVerified)
+	require.Equal(t, "agent:1", get(t, c, ds).Spec.Template.Spec.Containers[0].Image)
+	require.Equal(t, int32(2), get(t, c, ds).Status.NumberAvailable, "one pod per node")
+}
