@@ -19,7 +19,7 @@ import (
 
 // applyParams: ApplyManifests {"manifests": "<multi-document YAML or JSON>", "forceConflicts":
 // "false"}. At most MaxManifestBytes and MaxManifestObjects; every object namespaced, in the
-// target's namespace (a missing namespace defaults to it), none of the groups in deniedGroups,
+// target's namespace (a missing namespace defaults to it), none of the groups deniedGroup refuses,
 // and the target among them. Applied with server-side apply as field manager FieldManager;
 // forceConflicts takes over fields other managers own (kubectl apply --force-conflicts).
 type applyParams struct {
@@ -34,14 +34,15 @@ const (
 	MaxManifestObjects = 50
 )
 
-// deniedGroups are API groups ApplyManifests refuses: they grant rights or change how the
+// deniedGroup: ApplyManifests refuses these API groups. They grant rights or change how the
 // cluster admits and serves objects, which no remediation of a workload needs.
-var deniedGroups = map[string]bool{
-	"rbac.authorization.k8s.io":    true,
-	"admissionregistration.k8s.io": true,
-	"apiextensions.k8s.io":         true,
-	"apiregistration.k8s.io":       true,
-	"certificates.k8s.io":          true,
+func deniedGroup(group string) bool {
+	switch group {
+	case "rbac.authorization.k8s.io", "admissionregistration.k8s.io", "apiextensions.k8s.io",
+		"apiregistration.k8s.io", "certificates.k8s.io":
+		return true
+	}
+	return false
 }
 
 // errPartiallyApplied marks an apply error after which some objects may have changed.
@@ -182,7 +183,7 @@ func parseManifests(c client.Client, manifests, ns string) ([]*unstructured.Unst
 			return nil, fmt.Errorf("manifest document %d is a %s; give the objects as separate documents", n, gvk.Kind)
 		case u.GetName() == "":
 			return nil, fmt.Errorf("manifest document %d (%s) has no metadata.name", n, gvk.Kind)
-		case deniedGroups[gvk.Group]:
+		case deniedGroup(gvk.Group):
 			return nil, fmt.Errorf("manifest document %d: %s objects (group %s) may not be applied by a remediation", n, gvk.Kind, gvk.Group)
 		}
 		namespaced, err := c.IsObjectNamespaced(u)

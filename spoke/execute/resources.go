@@ -23,14 +23,15 @@ type resourcesParams struct {
 }
 
 // Ceilings for SetResources: a remediation has no business asking for more than one large node.
-var (
-	MaxCPU    = resource.MustParse("64")
-	MaxMemory = resource.MustParse("256Gi")
+const (
+	MaxCPU    = "64"
+	MaxMemory = "256Gi"
 )
 
 type resourcesExecutor struct{}
 
 func (resourcesExecutor) prepare(ctx context.Context, env *env, d *fleetv1.DirectivePayload) (*change, error) {
+	maxCPU, maxMemory := resource.MustParse(MaxCPU), resource.MustParse(MaxMemory)
 	var p resourcesParams
 	if err := decodeStrict(d.GetParametersJson(), &p); err != nil {
 		return nil, failWrap(ReasonInvalidParameters, err)
@@ -46,10 +47,10 @@ func (resourcesExecutor) prepare(ctx context.Context, env *env, d *fleetv1.Direc
 		max  resource.Quantity
 		req  bool
 	}{
-		{"cpuRequest", p.CPURequest, corev1.ResourceCPU, MaxCPU, true},
-		{"cpuLimit", p.CPULimit, corev1.ResourceCPU, MaxCPU, false},
-		{"memoryRequest", p.MemoryRequest, corev1.ResourceMemory, MaxMemory, true},
-		{"memoryLimit", p.MemoryLimit, corev1.ResourceMemory, MaxMemory, false},
+		{"cpuRequest", p.CPURequest, corev1.ResourceCPU, maxCPU, true},
+		{"cpuLimit", p.CPULimit, corev1.ResourceCPU, maxCPU, false},
+		{"memoryRequest", p.MemoryRequest, corev1.ResourceMemory, maxMemory, true},
+		{"memoryLimit", p.MemoryLimit, corev1.ResourceMemory, maxMemory, false},
 	}
 	given := false
 	for _, v := range values {
