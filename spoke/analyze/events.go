@@ -7,8 +7,8 @@ import (
 	"strings"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	"google.golang.org/protobuf/types/known/timestamppb"
+	corev1 "k8s.io/api/core/v1"
 
 	fleetv1 "github.com/kubedevaiops/kubedevaiops/proto/fleet/v1"
 )

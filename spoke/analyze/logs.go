@@ -8,9 +8,9 @@ import (
 	"regexp"
 	"strings"
 
+	"google.golang.org/protobuf/types/known/timestamppb"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/kubernetes"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	fleetv1 "github.com/kubedevaiops/kubedevaiops/proto/fleet/v1"
 )
