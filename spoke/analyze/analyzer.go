@@ -41,7 +41,8 @@ type Input struct {
 	// Now is the analysis time; zero means time.Now().
 	Now time.Time
 
-	events *eventIndex // shared by the analyzers of one Runner cycle; nil lists per call
+	events *eventIndex   // shared by the analyzers of one Runner cycle; nil lists per call
+	scales *scaleHistory // the Runner's memory of replicas changes; nil without a Runner
 }
 
 func (in Input) now() time.Time {

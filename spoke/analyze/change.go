@@ -28,7 +28,7 @@ import (
 //	 "changes":[{"field":"image","container":"app","from":"a:v1","to":"a:v2"},
 //	            {"field":"env","container":"app","name":"MODE","from":"x","to":"y"},
 //	            {"field":"resources","container":"app","name":"limits.memory","from":"128Mi","to":"64Mi"},
-//	            {"field":"replicas","from":"3","to":"5"}]}
+//	            {"field":"replicas","from":"3","to":"5","at":"2026-01-02T03:00:00Z"}]}
 type ChangeDetail struct {
 	Owner ChangeOwner `json:"owner"`
 	// FromRevision and ToRevision are the owner's revision numbers: the
@@ -61,18 +61,18 @@ type Change struct {
 	Container string `json:"container,omitempty"`
 	// Name is the env var name, or the resource as "requests.cpu" / "limits.memory".
 	Name string `json:"name,omitempty"`
+	// At is when the agent saw spec.replicas change (replicas only: a scale is no revision, and
+	// Kubernetes keeps no history of it, so the Runner remembers the last one it saw).
 	// From and To are the old and new values. Env values are literals only: a value from a
 	// Secret or ConfigMap reads "secretKeyRef:<secret>/<key>", never its content, and literals of
 	// secret-looking names read "[REDACTED]".
-	From string `json:"from,omitempty"`
-	To   string `json:"to,omitempty"`
+	From string     `json:"from,omitempty"`
+	To   string     `json:"to,omitempty"`
+	At   *time.Time `json:"at,omitempty"`
 }
 
 // revisionAnnotation numbers a Deployment's ReplicaSets.
-const (
-	revisionAnnotation        = "deployment.kubernetes.io/revision"
-	desiredReplicasAnnotation = "deployment.kubernetes.io/desired-replicas"
-)
+const revisionAnnotation = "deployment.kubernetes.io/revision"
 
 // ownerChangeEvidence walks a pod to the workload that owns it and describes that
 // workload's latest rollout; nil when there is no owner with two revisions.
@@ -159,10 +159,8 @@ func deploymentChange(ctx context.Context, in Input, dep *appsv1.Deployment) *fl
 		ChangedAt: to.rs.CreationTimestamp.UTC(),
 		Changes:   templateChanges(&from.rs.Spec.Template, &to.rs.Spec.Template),
 	}
-	if old, ok := from.rs.Annotations[desiredReplicasAnnotation]; ok && dep.Spec.Replicas != nil {
-		if now := strconv.Itoa(int(*dep.Spec.Replicas)); now != old {
-			d.Changes = append(d.Changes, Change{Field: "replicas", From: old, To: now})
-		}
+	if c, ok := in.scales.lastChange(dep.UID); ok {
+		d.Changes = append(d.Changes, c)
 	}
 	return changeEvidence(in, gvkDeployment, dep, d)
 }
@@ -208,12 +206,16 @@ func controllerRevisionChange(ctx context.Context, in Input, gvk schema.GroupVer
 	if err1 != nil || err2 != nil {
 		return nil
 	}
-	return changeEvidence(in, gvk, owner, ChangeDetail{
+	d := ChangeDetail{
 		Owner:        changeOwner(gvk, owner),
 		FromRevision: from.Revision, ToRevision: to.Revision,
 		ChangedAt: to.CreationTimestamp.UTC(),
 		Changes:   templateChanges(fromT, toT),
-	})
+	}
+	if c, ok := in.scales.lastChange(owner.GetUID()); ok {
+		d.Changes = append(d.Changes, c)
+	}
+	return changeEvidence(in, gvk, owner, d)
 }
 
 // revisionTemplate reads the pod template a StatefulSet or DaemonSet controller stores in a

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -16,6 +17,7 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/kubedevaiops/kubedevaiops/spoke/analyze"
 	"github.com/kubedevaiops/kubedevaiops/test/testbed"
@@ -41,6 +43,7 @@ const logsNamespace = "analyze-logs"
 func TestMain(m *testing.M) { os.Exit(run(m)) }
 
 func run(m *testing.M) int {
+	ctrllog.SetLogger(logr.Discard())
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	dir, err := os.MkdirTemp("", "kubedevaiops-analyze-")
@@ -70,6 +73,11 @@ func run(m *testing.M) int {
 	}
 	defer bed.Stop()
 	if err := connect(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "analyze test bed:", err)
+		keep = true
+		return 1
+	}
+	if err := setupNodes(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "analyze test bed:", err)
 		keep = true
 		return 1
@@ -189,4 +197,3 @@ func namespace(t *testing.T, name string) string {
 	t.Cleanup(func() { _ = kube.Delete(context.Background(), ns) })
 	return name
 }
-

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -251,51 +252,89 @@ func (a *Pod) scheduling(in Input, pod *corev1.Pod) *podProblem {
 	return nil
 }
 
-// unschedulableReason classifies the scheduler's message ("0/3 nodes are available: 3
-// Insufficient cpu. preemption: …") into stable words, without node counts or names.
+// unschedulableReasons map phrases of the scheduler's messages to signature words, most
+// specific first.
+var unschedulableReasons = []struct{ substr, word string }{
+	{"insufficient cpu", "InsufficientCPU"},
+	{"insufficient memory", "InsufficientMemory"},
+	{"insufficient ephemeral-storage", "InsufficientEphemeralStorage"},
+	{"too many pods", "TooManyPods"},
+	{"insufficient pods", "TooManyPods"},
+	{"insufficient ", "InsufficientResource"},
+	{"unbound immediate persistentvolumeclaims", "UnboundPVC"},
+	{"persistentvolumeclaim", "PVC"},
+	{"volume node affinity conflict", "VolumeNodeAffinity"},
+	{"node affinity/selector", "NodeAffinity"},
+	{"didn't match pod's node affinity", "NodeAffinity"},
+	{"free ports", "HostPort"},
+	{"anti-affinity", "PodAntiAffinity"},
+	{"pod affinity", "PodAffinity"},
+	{"topology spread", "TopologySpread"},
+	{"untolerated taint", "Taint"},
+	{"had taint", "Taint"},
+	{"were unschedulable", "NodeUnschedulable"},
+	{"no nodes available", "NoNodes"},
+	{"0/0 nodes", "NoNodes"},
+}
+
+// unschedulableReason reduces the scheduler's message ("0/3 nodes are available: 1 node(s)
+// were unschedulable, 2 Insufficient cpu. preemption: …") to one stable word: the reason that
+// excluded the most nodes, leaving out cordoned and tainted nodes (kept out of play on
+// purpose) when another reason exists, so node counts and cordons in one cluster do not make
+// its signature differ from another's.
 func unschedulableReason(msg string) string {
 	m := strings.ToLower(msg)
 	if i := strings.Index(m, "preemption:"); i >= 0 {
 		m = m[:i]
 	}
-	var found []string
-	for _, c := range []struct{ substr, word string }{
-		{"insufficient cpu", "InsufficientCPU"},
-		{"insufficient memory", "InsufficientMemory"},
-		{"insufficient ephemeral-storage", "InsufficientEphemeralStorage"},
-		{"insufficient pods", "TooManyPods"},
-		{"insufficient ", "InsufficientResource"},
-		{"node affinity/selector", "NodeAffinity"},
-		{"didn't match pod's node affinity", "NodeAffinity"},
-		{"untolerated taint", "Taint"},
-		{"had taint", "Taint"},
-		{"unbound immediate persistentvolumeclaims", "UnboundPVC"},
-		{"persistentvolumeclaim", "PVC"},
-		{"volume node affinity conflict", "VolumeNodeAffinity"},
-		{"free ports", "HostPort"},
-		{"pod affinity", "PodAffinity"},
-		{"anti-affinity", "PodAntiAffinity"},
-		{"topology spread", "TopologySpread"},
-		{"unschedulable", "NodeUnschedulable"},
-		{"no nodes available", "NoNodes"},
-		{"0/0 nodes", "NoNodes"},
-	} {
-		if strings.Contains(m, c.substr) && !contains(found, c.word) {
-			if c.word == "InsufficientResource" && (contains(found, "InsufficientCPU") || contains(found, "InsufficientMemory") ||
-				contains(found, "InsufficientEphemeralStorage") || contains(found, "TooManyPods")) {
-				continue
+	classify := func(s string) (int, string) {
+		for i, c := range unschedulableReasons {
+			if strings.Contains(s, c.substr) {
+				return i, c.word
 			}
-			if c.word == "PVC" && contains(found, "UnboundPVC") {
-				continue
+		}
+		return -1, ""
+	}
+	type reason struct {
+		rank, count int
+		word        string
+	}
+	var rs []reason
+	if _, list, ok := strings.Cut(m, "are available:"); ok {
+		for _, seg := range strings.Split(list, ",") {
+			seg = strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(seg), "."))
+			n, rest, _ := strings.Cut(seg, " ")
+			count, err := strconv.Atoi(n)
+			if err != nil {
+				count, rest = 1, seg
 			}
-			found = append(found, c.word)
+			if rank, word := classify(rest); word != "" {
+				rs = append(rs, reason{rank, count, word})
+			}
 		}
 	}
-	if len(found) == 0 {
+	if len(rs) == 0 {
+		if _, word := classify(m); word != "" {
+			return word
+		}
 		return "Other"
 	}
-	sort.Strings(found)
-	return strings.Join(found, "+")
+	kept := rs[:0:0]
+	for _, r := range rs {
+		if r.word != "NodeUnschedulable" && r.word != "Taint" {
+			kept = append(kept, r)
+		}
+	}
+	if len(kept) == 0 {
+		kept = rs
+	}
+	sort.SliceStable(kept, func(i, j int) bool {
+		if kept[i].count != kept[j].count {
+			return kept[i].count > kept[j].count
+		}
+		return kept[i].rank < kept[j].rank
+	})
+	return kept[0].word
 }
 
 func contains(s []string, v string) bool {

@@ -60,6 +60,7 @@ type Runner struct {
 	resend     bool
 	lastResend time.Time
 	stats      Stats
+	scales     *scaleHistory
 }
 
 type trackKey struct{ uid, signature string }
@@ -104,7 +105,8 @@ func NewRunner(opts RunnerOptions) (*Runner, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Runner{opts: opts, log: log, poke: make(chan struct{}, 1), tracked: map[trackKey]*tracked{}}, nil
+	return &Runner{opts: opts, log: log, poke: make(chan struct{}, 1), tracked: map[trackKey]*tracked{},
+		scales: newScaleHistory(opts.MaxTracked)}, nil
 }
 
 // Run analyzes every interval until ctx ends. A failed Emit is logged and retried next cycle.
@@ -151,7 +153,8 @@ func (r *Runner) RunOnce(ctx context.Context) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	now := r.opts.Now()
-	in := Input{Reader: r.opts.Reader, Logs: r.opts.Logs, Now: now}.withEventIndex()
+	in := Input{Reader: r.opts.Reader, Logs: r.opts.Logs, Now: now, scales: r.scales}.withEventIndex()
+	r.scales.observe(ctx, in)
 	r.stats.Cycles++
 
 	seen := map[trackKey]bool{}
