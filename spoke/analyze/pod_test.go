@@ -261,7 +261,7 @@ func awaitPodReady(t *testing.T, pod *corev1.Pod) {
 }
 
 // warn records a Warning event about obj, as a controller or kubelet would.
-func warn(t *testing.T, obj client.Object, kind, apiVersion, reason, message string, count int32, at time.Time) {
+func warn(t *testing.T, obj client.Object, kind, apiVersion, reason, message string, count int32, at time.Time) *corev1.Event {
 	t.Helper()
 	ev := &corev1.Event{
 		ObjectMeta:     metav1.ObjectMeta{GenerateName: obj.GetName() + ".", Namespace: or(obj.GetNamespace(), "default")},
@@ -271,6 +271,17 @@ func warn(t *testing.T, obj client.Object, kind, apiVersion, reason, message str
 		Source: corev1.EventSource{Component: "kubelet"},
 	}
 	create(t, ev)
+	return ev
+}
+
+// awaitCached waits until the cache holds obj, so a test that expects no finding about it
+// knows the analyzer has seen it.
+func awaitCached(t *testing.T, obj client.Object) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		cur := obj.DeepCopyObject().(client.Object)
+		return reader.Get(context.Background(), client.ObjectKeyFromObject(obj), cur) == nil
+	}, 30*time.Second, 100*time.Millisecond, "cache has %s", obj.GetName())
 }
 
 func or(s, def string) string {
