@@ -94,6 +94,7 @@ for a single throw-away member with generated certificates.`,
 	f.StringVar(&opts.Directives.TransitKey, "vault-transit-key", signing.DefaultTransitKey, "transit key (ed25519) that signs directives; created when missing")
 	f.StringVar(&opts.Directives.KEKFile, "state-encryption-key-file", "", "without Vault: file with the base64 of 32 random bytes, the same on every member, sealing the directive key kept in the replicated state")
 	f.DurationVar(&opts.DirectiveTTL, "directive-ttl", incident.DefaultDirectiveTTL, "how long a signed directive stays valid; spokes refuse it afterwards")
+	f.DurationVar(&opts.VerifyTimeout, "action-verify-timeout", 0, "how long spokes verify an action's effect before rolling it back (0: the spoke's default, 2m)")
 	f.BoolVar(&opts.DryRunActions, "dry-run-actions", false, "fleet-wide dry-run: every directive only runs a server-side dry-run (give it to every member)")
 	f.StringVar(&opts.OTLP.Endpoint, "otlp-endpoint", "", "export traces over OTLP to this host:port (grpc) or URL (http/protobuf); traces are kept for trace show either way")
 	f.StringVar(&opts.OTLP.Protocol, "otlp-protocol", "grpc", "OTLP protocol: grpc or http/protobuf")

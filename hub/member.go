@@ -61,6 +61,7 @@ type memberOptions struct {
 	// is valid; DryRunActions makes every directive a dry-run, fleet-wide.
 	Directives    directiveOptions
 	DirectiveTTL  time.Duration
+	VerifyTimeout time.Duration
 	DryRunActions bool
 	// OTLP is where traces are exported.
 	OTLP otlpOptions
@@ -202,7 +203,7 @@ func runMember(ctx context.Context, opts memberOptions, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	incidentCfg := incident.Config{Node: node, Store: fsm, Logger: log, Tracer: tel.TracerProvider(), DirectiveTTL: opts.DirectiveTTL, DryRun: opts.DryRunActions}
+	incidentCfg := incident.Config{Node: node, Store: fsm, Logger: log, Tracer: tel.TracerProvider(), DirectiveTTL: opts.DirectiveTTL, VerifyTimeout: opts.VerifyTimeout, DryRun: opts.DryRunActions}
 	spokeCfg := spokeapi.Config{Node: node, Store: fsm, Registrar: registrar, Logger: log, Metrics: metrics, Spans: tel}
 	if signer != nil {
 		incidentCfg.Signer, spokeCfg.Keys = signer, signer

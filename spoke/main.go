@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/rest"
@@ -84,6 +85,8 @@ the hub signs in a Secret in --namespace and never needs the token again.`,
 	f.StringVar(&opts.SecretName, "secret-name", "kubedevaiops-agent-hub", "name of the Secret holding the cluster's hub credentials")
 	f.BoolVar(&opts.InstallCRDs, "install-crds", true, "apply the ManagedApplication and AIOpsPolicy CRDs at start")
 	f.StringVar(&logLvl, "log-level", "info", "log level: debug, info, warn or error")
+	f.DurationVar(&opts.AnalyzeInterval, "analyze-interval", 30*time.Second, "how often the analyzers look for problems")
+	f.StringSliceVar(&opts.PinnedDirectiveKeys, "pin-directive-keys", nil, "trust only these directive-key ids (32 hex digits, comma-separated), whatever keys the hub announces")
 	_ = root.MarkFlagRequired("cluster-name")
 
 	if err := root.Execute(); err != nil {

@@ -169,6 +169,24 @@ func (s *Server) ListIncidents(ctx context.Context, req *fleetv1.ListIncidentsRe
 	return &fleetv1.ListIncidentsResponse{Incidents: out, NextPageToken: next}, nil
 }
 
+// ListActions lists actions, filtered by plan and cluster.
+func (s *Server) ListActions(ctx context.Context, req *fleetv1.ListActionsRequest) (*fleetv1.ListActionsResponse, error) {
+	if _, err := canRead(ctx); err != nil {
+		return nil, err
+	}
+	sel := ""
+	if c := req.GetCluster(); c != "" {
+		sel = hubv1alpha1.LabelCluster + "=" + c
+	}
+	out, next, err := filtered(s, ctx, store.KindAction, sel, req.GetPageSize(), req.GetPageToken(), req.GetConsistency(), func(a *hubv1alpha1.Action) bool {
+		return req.GetPlan() == "" || a.Spec.PlanRef == req.GetPlan()
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &fleetv1.ListActionsResponse{Actions: out, NextPageToken: next}, nil
+}
+
 // ListKnowledge lists what the fleet learned, optionally for one signature.
 func (s *Server) ListKnowledge(ctx context.Context, req *fleetv1.ListKnowledgeRequest) (*fleetv1.ListKnowledgeResponse, error) {
 	if _, err := canRead(ctx); err != nil {

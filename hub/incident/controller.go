@@ -7,6 +7,7 @@ import (
 	"sort"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	hubv1alpha1 "github.com/kubedevaiops/kubedevaiops/api/hub/v1alpha1"
@@ -121,9 +122,16 @@ func (h *Hub) reconcile(ctx context.Context) error {
 		knowledge[i] = *e.obj
 	}
 	plansOf := map[string][]*hubv1alpha1.Plan{}
+	busy := map[string]string{} // target -> the unfinished plan that changes it
 	for _, p := range plans {
 		if ref := p.obj.Spec.IncidentRef; ref != "" {
 			plansOf[ref] = append(plansOf[ref], p.obj)
+		}
+		switch p.obj.Status.Phase {
+		case hubv1alpha1.PlanProposed, hubv1alpha1.PlanApproved, hubv1alpha1.PlanExecuting:
+			for _, a := range p.obj.Spec.Actions {
+				busy[targetKey(a.Cluster, a.Target)] = p.obj.Name
+			}
 		}
 	}
 	all := make([]*hubv1alpha1.Action, len(actions))
@@ -137,12 +145,23 @@ func (h *Hub) reconcile(ctx context.Context) error {
 		if !ok {
 			continue
 		}
-		if err := h.propose(ctx, inc.obj, inc.rv, knowledge, attempt); err != nil && !errors.Is(err, store.ErrConflict) {
+		if err := h.propose(ctx, inc.obj, inc.rv, knowledge, attempt, busy); err != nil && !errors.Is(err, store.ErrConflict) {
 			errs = append(errs, err)
 		}
 	}
+	resolved := map[string]bool{}
+	for _, inc := range incidents {
+		resolved[inc.obj.Name] = inc.obj.Status.Phase == hubv1alpha1.IncidentResolved
+	}
 	sort.Slice(plans, func(i, j int) bool { return plans[i].obj.CreationTimestamp.Before(&plans[j].obj.CreationTimestamp) })
 	for _, p := range plans {
+		waiting := p.obj.Status.Phase == hubv1alpha1.PlanProposed || p.obj.Status.Phase == hubv1alpha1.PlanApproved
+		if waiting && resolved[p.obj.Spec.IncidentRef] {
+			if err := h.cancel(ctx, p.obj, p.rv, "the incident resolved before the plan ran"); err != nil && !errors.Is(err, store.ErrConflict) {
+				errs = append(errs, err)
+			}
+			continue
+		}
 		if p.obj.Status.Phase != hubv1alpha1.PlanApproved {
 			continue
 		}
@@ -159,8 +178,8 @@ func (h *Hub) reconcile(ctx context.Context) error {
 }
 
 // needsPlan says whether an incident needs a (new) plan and which attempt it would be: an
-// open incident whose current spec was not diagnosed yet, when its earlier plans all ended
-// without fixing it and fewer than maxAttempts were made.
+// open incident whose current spec was not diagnosed yet, when its earlier plans all failed to
+// fix it and fewer than maxAttempts were made. A rejected plan ends the proposals for it.
 func needsPlan(inc *hubv1alpha1.Incident, plans []*hubv1alpha1.Plan) (int, bool) {
 	if inc.Status.Phase == hubv1alpha1.IncidentResolved || inc.Status.ObservedGeneration >= inc.Generation && inc.Generation > 0 {
 		return 0, false
@@ -169,6 +188,8 @@ func needsPlan(inc *hubv1alpha1.Incident, plans []*hubv1alpha1.Plan) (int, bool)
 		switch p.Status.Phase {
 		case hubv1alpha1.PlanProposed, hubv1alpha1.PlanApproved, hubv1alpha1.PlanExecuting:
 			return 0, false // one plan at a time
+		case hubv1alpha1.PlanRejected, hubv1alpha1.PlanCancelled:
+			return 0, false // a person said no (or it was called off): not proposed again
 		}
 	}
 	if len(plans) >= maxAttempts {
@@ -195,6 +216,20 @@ func (h *Hub) expire(ctx context.Context, a *hubv1alpha1.Action, rv uint64) erro
 	ops = append(ops, audit(store.AuditEntry{Actor: "hub/" + h.node.ID(), Action: "action.expired", Target: "Action/" + a.Name, Cluster: a.Spec.Cluster,
 		TraceID: traceIDOf(traceparent), Details: mustJSON(map[string]string{"plan": a.Spec.PlanRef, "expired": a.Status.ExpiresTime.UTC().Format(time.RFC3339)})}))
 	cmd, err := transaction(ops...)
+	if err != nil {
+		return err
+	}
+	_, err = writes.One(ctx, h.node, cmd)
+	return err
+}
+
+// cancel ends a plan that has not run, with the reason, audited.
+func (h *Hub) cancel(ctx context.Context, p *hubv1alpha1.Plan, rv uint64, reason string) error {
+	next := p.DeepCopy()
+	next.Status.Phase = hubv1alpha1.PlanCancelled
+	meta.SetStatusCondition(&next.Status.Conditions, metav1.Condition{Type: CondCompleted, Status: metav1.ConditionFalse, Reason: "Cancelled", Message: reason})
+	cmd, err := transaction(update(store.KindPlan, next, rv), audit(store.AuditEntry{Actor: "hub/" + h.node.ID(), Action: "plan.cancel",
+		Target: "Plan/" + p.Name, Cluster: planCluster(p), TraceID: traceIDOf(p.Spec.TraceParent), Details: mustJSON(map[string]string{"reason": reason})}))
 	if err != nil {
 		return err
 	}

@@ -103,12 +103,16 @@ func (h *Hub) dispatch(ctx context.Context, p *hubv1alpha1.Plan, rv uint64, acti
 
 // signDirective builds and signs the directive for one planned action.
 func (h *Hub) signDirective(ctx context.Context, p *hubv1alpha1.Plan, policy *aiopsv1alpha1.AIOpsPolicy, pa hubv1alpha1.PlannedAction, id string, now time.Time) (*fleetv1.SignedDirective, *fleetv1.DirectivePayload, error) {
-	params, err := json.Marshal(pa.Parameters)
+	values := map[string]string{}
+	for k, v := range pa.Parameters {
+		values[k] = v
+	}
+	if _, set := values["verifyTimeout"]; !set && h.verify > 0 {
+		values["verifyTimeout"] = h.verify.String()
+	}
+	params, err := json.Marshal(values)
 	if err != nil {
 		return nil, nil, err
-	}
-	if pa.Parameters == nil {
-		params = []byte("{}")
 	}
 	nonce := make([]byte, 16)
 	if _, err := rand.Read(nonce); err != nil {

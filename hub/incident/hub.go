@@ -41,6 +41,9 @@ type Config struct {
 	Tracer trace.TracerProvider
 	// DirectiveTTL is how long a signed directive is valid; DefaultDirectiveTTL when zero.
 	DirectiveTTL time.Duration
+	// VerifyTimeout, when set, is how long the spoke verifies an action's effect before it
+	// rolls the action back (the executor's default, 2m, otherwise).
+	VerifyTimeout time.Duration
 	// DryRun turns every directive the leader signs into a server-side dry-run (fleet-wide).
 	DryRun bool
 	// Now is the clock; time.Now when nil.
@@ -58,6 +61,7 @@ type Hub struct {
 	tracer trace.Tracer
 	ttl    time.Duration
 	dryRun bool
+	verify time.Duration
 	now    func() time.Time
 	// correlator groups the leader's diagnoses into fleet incidents.
 	correlator *diagnose.Correlator
@@ -72,7 +76,7 @@ type Hub struct {
 // New returns a Hub.
 func New(cfg Config) *Hub {
 	h := &Hub{node: cfg.Node, store: cfg.Store, log: cfg.Logger, signer: cfg.Signer, ttl: cfg.DirectiveTTL,
-		dryRun: cfg.DryRun, now: cfg.Now, limiters: map[string]*rate.Limiter{}, sent: map[string]map[string]bool{},
+		dryRun: cfg.DryRun, verify: cfg.VerifyTimeout, now: cfg.Now, limiters: map[string]*rate.Limiter{}, sent: map[string]map[string]bool{},
 		correlator: diagnose.NewCorrelator(diagnose.CorrelatorConfig{})}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)

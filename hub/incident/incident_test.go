@@ -68,7 +68,8 @@ func TestNeedsPlan(t *testing.T) {
 		{"resolved", inc(hubv1alpha1.IncidentResolved, 2, 1), nil, 0, false},
 		{"a plan is still open", inc(hubv1alpha1.IncidentPlanned, 2, 1), []*hubv1alpha1.Plan{plan(hubv1alpha1.PlanExecuting)}, 0, false},
 		{"the fix failed and the problem persists", inc(hubv1alpha1.IncidentPlanned, 2, 1), []*hubv1alpha1.Plan{plan(hubv1alpha1.PlanFailed)}, 2, true},
-		{"attempts used up", inc(hubv1alpha1.IncidentPlanned, 5, 4), []*hubv1alpha1.Plan{plan(hubv1alpha1.PlanFailed), plan(hubv1alpha1.PlanFailed), plan(hubv1alpha1.PlanRejected)}, 0, false},
+		{"a person rejected the plan", inc(hubv1alpha1.IncidentPlanned, 3, 1), []*hubv1alpha1.Plan{plan(hubv1alpha1.PlanRejected)}, 0, false},
+		{"attempts used up", inc(hubv1alpha1.IncidentPlanned, 5, 4), []*hubv1alpha1.Plan{plan(hubv1alpha1.PlanFailed), plan(hubv1alpha1.PlanFailed), plan(hubv1alpha1.PlanFailed)}, 0, false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

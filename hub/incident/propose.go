@@ -36,7 +36,7 @@ const builtinProvider = "kubedevaiops.builtin"
 
 // propose diagnoses an open incident and records a remediation plan for it (or, when there is
 // nothing to propose, why not), in one transaction with the incident's update and the audit.
-func (h *Hub) propose(ctx context.Context, inc *hubv1alpha1.Incident, rv uint64, entries []hubv1alpha1.KnowledgeEntry, attempt int) error {
+func (h *Hub) propose(ctx context.Context, inc *hubv1alpha1.Incident, rv uint64, entries []hubv1alpha1.KnowledgeEntry, attempt int, busy map[string]string) error {
 	now := h.now().UTC()
 	in := diagnose.Input{Cluster: inc.Spec.Cluster, Finding: findingOf(inc), Now: inc.Spec.LastObservedTime.Time, Knowledge: entries}
 	dctx, dspan := h.childSpan(inc.Spec.TraceParent, "incident.diagnose", now, attrIncident.String(inc.Name), attrCluster.String(inc.Spec.Cluster),
@@ -64,6 +64,11 @@ func (h *Hub) propose(ctx context.Context, inc *hubv1alpha1.Incident, rv uint64,
 		return err
 	}
 	choice, rule, ok := choose(d, policy, inc.Spec.Cluster)
+	key := targetKey(inc.Spec.Cluster, targetOf(choice.Target))
+	if ok && busy[key] != "" {
+		// Several pods of one bad rollout are several incidents but one fix.
+		ok, rule.reason = false, fmt.Sprintf("plan %s already remediates %s", busy[key], choice.Target.String())
+	}
 	if !ok {
 		next.Status.Message = fmt.Sprintf("%s: no remediation to propose (%s)", d.Hypothesis, rule.reason)
 		cmd, err := transaction(update(store.KindIncident, next, rv), audit(store.AuditEntry{
@@ -128,6 +133,7 @@ func (h *Hub) propose(ctx context.Context, inc *hubv1alpha1.Incident, rv uint64,
 	if _, err := writes.One(ctx, h.node, cmd); err != nil {
 		return fmt.Errorf("record the plan for incident %s: %w", inc.Name, err)
 	}
+	busy[key] = name
 	if p.Status.Phase == hubv1alpha1.PlanApproved {
 		_, s := h.tracer.Start(pctx, "plan.approval", withAttrs(attrPlan.String(name), attribute.String("kubedevaiops.approvers", "policy/"+policy.Name)))
 		s.End()
@@ -187,6 +193,11 @@ func alternatives(d diagnose.Diagnosis, chosen diagnose.Remediation) []string {
 		out = append(out, s)
 	}
 	return out
+}
+
+// targetKey names the object an action changes, across plans.
+func targetKey(cluster string, t hubv1alpha1.ObjectReference) string {
+	return cluster + "/" + t.Kind + "/" + t.Namespace + "/" + t.Name
 }
 
 func targetOf(r diagnose.ObjectRef) hubv1alpha1.ObjectReference {

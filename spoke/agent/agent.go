@@ -45,6 +45,11 @@ type Options struct {
 	// Version is reported to the hub.
 	Version string
 	Logger  *slog.Logger
+	// AnalyzeInterval is how often the analyzers run; 30s when zero.
+	AnalyzeInterval time.Duration
+	// PinnedDirectiveKeys, when set, are the only directive-key ids the agent trusts, whatever
+	// keys the hub announces.
+	PinnedDirectiveKeys []string
 }
 
 // Validate checks the options that do not need the cluster.
@@ -71,6 +76,7 @@ type Agent struct {
 	reader    client.Reader
 	claims    *fleetv1.ClusterClaims
 	connected atomic.Bool
+	incidents *incidents
 }
 
 // Scheme is what the agent reads: the built-in kinds and the project's.
@@ -147,6 +153,8 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 		return fmt.Errorf("controller manager: %w", err)
 	}
 	a.tracker = inventory.NewTracker(mgr.GetCache(), inventory.Kinds())
+	a.incidents = newIncidents()
+	a.incidents.up = a.connected.Load
 	if err := a.tracker.Start(ctx); err != nil {
 		return err
 	}
@@ -162,8 +170,14 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 		cancel()
 		return errors.Join(errors.New("the informer caches did not sync within 2 minutes"), <-mgrErr)
 	}
+	stopLoop, err := a.startIncidentLoop(ctx, cfg, kube, mgr.GetCache())
+	if err != nil {
+		cancel()
+		return errors.Join(err, <-mgrErr)
+	}
 	err = a.runStreams(ctx)
 	cancel()
+	stopLoop()
 	if mErr := <-mgrErr; mErr != nil && err == nil {
 		err = mErr
 	}

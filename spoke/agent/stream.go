@@ -147,8 +147,16 @@ func (a *Agent) stream(ctx context.Context, addr string, seqs *sequencing) error
 		a.creds.Endpoints = w.GetHubEndpoints()
 	}
 	a.log.Info("stream open", "hub", addr, "member", w.GetMemberId(), "snapshotRequired", w.GetSnapshotRequired(), "resumeFrom", w.GetResumeFromSequence())
+	in := a.incidents
+	in.guard.SetTrustedKeys(w.GetDirectiveKeys())
 	a.connected.Store(true)
 	defer a.connected.Store(false)
+	for _, s := range in.unacked() {
+		if err := st.Send(&fleetv1.SpokeMessage{Body: &fleetv1.SpokeMessage_ActionStatus{ActionStatus: s}}); err != nil {
+			return err
+		}
+	}
+	in.runner.ResendAll()
 
 	if w.GetSnapshotRequired() {
 		if err := a.sendSnapshot(ctx, st, seqs); err != nil {
@@ -199,6 +207,10 @@ func (a *Agent) stream(ctx context.Context, addr string, seqs *sequencing) error
 			return nil
 		case err := <-recvErr:
 			return classifyStreamErr(err)
+		case m := <-in.out:
+			if err := st.Send(m); err != nil {
+				return err
+			}
 		case <-heartbeat.C:
 			renewal++
 			hb := &fleetv1.Heartbeat{Time: timestamppb.Now(), Renewal: renewal}
@@ -237,7 +249,10 @@ func (a *Agent) stream(ctx context.Context, addr string, seqs *sequencing) error
 			renew.Reset(max(time.Until(leaf.NotAfter)/4, time.Second)) // ask again if no answer comes
 		case m := <-msgs:
 			switch b := m.GetBody().(type) {
+			case *fleetv1.HubMessage_ActionDirective:
+				in.directive(b.ActionDirective)
 			case *fleetv1.HubMessage_Ack:
+				in.acked(b.Ack.GetActionIds())
 				seqs.acked = max(seqs.acked, b.Ack.GetUpToSequence())
 				kept := seqs.unacked[:0]
 				for _, d := range seqs.unacked {
@@ -269,7 +284,7 @@ func (a *Agent) stream(ctx context.Context, addr string, seqs *sequencing) error
 			case *fleetv1.HubMessage_Disconnect:
 				return disconnectErr(b.Disconnect)
 			default:
-				// Policy assignments, directives and cancels belong to the incident loop.
+				// Policy assignments and cancels belong to later capabilities.
 				a.log.Debug("hub message not handled by this agent", "type", fmt.Sprintf("%T", b))
 			}
 		}

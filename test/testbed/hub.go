@@ -57,6 +57,7 @@ type Hub struct {
 	admin         tls.Certificate
 	mu            sync.Mutex
 	conns         map[string]*grpc.ClientConn
+	extra         []*grpc.ClientConn // ClientAs connections
 }
 
 // HubMember is one member process.
@@ -373,6 +374,10 @@ func (h *Hub) Stop() {
 		_ = c.Close()
 		delete(h.conns, addr)
 	}
+	for _, c := range h.extra {
+		_ = c.Close()
+	}
+	h.extra = nil
 }
 
 // Client is an admin Fleet client connected to member i.
@@ -422,4 +427,26 @@ func (h *Hub) Leader(ctx context.Context) (int, error) {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// ClientAs is a Fleet client of member i for another admin identity, with roles, issued by the
+// hub CA (e.g. a second approver for the four-eyes rule).
+func (h *Hub) ClientAs(i int, name string, roles ...string) (fleetv1.FleetClient, error) {
+	issued, err := h.CA.IssueAdmin(name, roles, time.Hour)
+	if err != nil {
+		return nil, err
+	}
+	cert, err := issued.TLSCertificate()
+	if err != nil {
+		return nil, err
+	}
+	creds := credentials.NewTLS(&tls.Config{MinVersion: tls.VersionTLS13, Certificates: []tls.Certificate{cert}, RootCAs: h.CA.Pool()})
+	conn, err := grpc.NewClient(h.Members[i].GRPCAddr, grpc.WithTransportCredentials(creds))
+	if err != nil {
+		return nil, err
+	}
+	h.mu.Lock()
+	h.extra = append(h.extra, conn)
+	h.mu.Unlock()
+	return fleetv1.NewFleetClient(conn), nil
 }

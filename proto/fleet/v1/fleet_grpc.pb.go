@@ -48,6 +48,7 @@ const (
 	Fleet_ApprovePlan_FullMethodName            = "/kubedevaiops.fleet.v1.Fleet/ApprovePlan"
 	Fleet_RejectPlan_FullMethodName             = "/kubedevaiops.fleet.v1.Fleet/RejectPlan"
 	Fleet_ListIncidents_FullMethodName          = "/kubedevaiops.fleet.v1.Fleet/ListIncidents"
+	Fleet_ListActions_FullMethodName            = "/kubedevaiops.fleet.v1.Fleet/ListActions"
 	Fleet_ListKnowledge_FullMethodName          = "/kubedevaiops.fleet.v1.Fleet/ListKnowledge"
 	Fleet_GetTrace_FullMethodName               = "/kubedevaiops.fleet.v1.Fleet/GetTrace"
 	Fleet_ListApprovals_FullMethodName          = "/kubedevaiops.fleet.v1.Fleet/ListApprovals"
@@ -127,6 +128,8 @@ type FleetClient interface {
 	RejectPlan(ctx context.Context, in *RejectPlanRequest, opts ...grpc.CallOption) (*RejectPlanResponse, error)
 	// ListIncidents lists the problems spokes reported and what the hub made of them.
 	ListIncidents(ctx context.Context, in *ListIncidentsRequest, opts ...grpc.CallOption) (*ListIncidentsResponse, error)
+	// ListActions lists the actions plans sent to clusters, with what the spokes reported.
+	ListActions(ctx context.Context, in *ListActionsRequest, opts ...grpc.CallOption) (*ListActionsResponse, error)
 	// ListKnowledge lists what the fleet learned: outcomes per (signature, action type).
 	ListKnowledge(ctx context.Context, in *ListKnowledgeRequest, opts ...grpc.CallOption) (*ListKnowledgeResponse, error)
 	// GetTrace returns the recent spans of a plan's trace, gathered from every hub member.
@@ -429,6 +432,16 @@ func (c *fleetClient) ListIncidents(ctx context.Context, in *ListIncidentsReques
 	return out, nil
 }
 
+func (c *fleetClient) ListActions(ctx context.Context, in *ListActionsRequest, opts ...grpc.CallOption) (*ListActionsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListActionsResponse)
+	err := c.cc.Invoke(ctx, Fleet_ListActions_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *fleetClient) ListKnowledge(ctx context.Context, in *ListKnowledgeRequest, opts ...grpc.CallOption) (*ListKnowledgeResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ListKnowledgeResponse)
@@ -617,6 +630,8 @@ type FleetServer interface {
 	RejectPlan(context.Context, *RejectPlanRequest) (*RejectPlanResponse, error)
 	// ListIncidents lists the problems spokes reported and what the hub made of them.
 	ListIncidents(context.Context, *ListIncidentsRequest) (*ListIncidentsResponse, error)
+	// ListActions lists the actions plans sent to clusters, with what the spokes reported.
+	ListActions(context.Context, *ListActionsRequest) (*ListActionsResponse, error)
 	// ListKnowledge lists what the fleet learned: outcomes per (signature, action type).
 	ListKnowledge(context.Context, *ListKnowledgeRequest) (*ListKnowledgeResponse, error)
 	// GetTrace returns the recent spans of a plan's trace, gathered from every hub member.
@@ -729,6 +744,9 @@ func (UnimplementedFleetServer) RejectPlan(context.Context, *RejectPlanRequest) 
 }
 func (UnimplementedFleetServer) ListIncidents(context.Context, *ListIncidentsRequest) (*ListIncidentsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListIncidents not implemented")
+}
+func (UnimplementedFleetServer) ListActions(context.Context, *ListActionsRequest) (*ListActionsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListActions not implemented")
 }
 func (UnimplementedFleetServer) ListKnowledge(context.Context, *ListKnowledgeRequest) (*ListKnowledgeResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListKnowledge not implemented")
@@ -1270,6 +1288,24 @@ func _Fleet_ListIncidents_Handler(srv interface{}, ctx context.Context, dec func
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Fleet_ListActions_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListActionsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FleetServer).ListActions(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Fleet_ListActions_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FleetServer).ListActions(ctx, req.(*ListActionsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Fleet_ListKnowledge_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ListKnowledgeRequest)
 	if err := dec(in); err != nil {
@@ -1564,6 +1600,10 @@ var Fleet_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListIncidents",
 			Handler:    _Fleet_ListIncidents_Handler,
+		},
+		{
+			MethodName: "ListActions",
+			Handler:    _Fleet_ListActions_Handler,
 		},
 		{
 			MethodName: "ListKnowledge",
