@@ -19,9 +19,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 
+	"github.com/kubedevaiops/kubedevaiops/api/agentrbac"
 	"github.com/kubedevaiops/kubedevaiops/api/crds"
 	"github.com/kubedevaiops/kubedevaiops/api/fleetauth"
-	aiopsv1alpha1 "github.com/kubedevaiops/kubedevaiops/api/v1alpha1"
 )
 
 // What the importer installs into a workload cluster.
@@ -142,26 +142,23 @@ func agentClusterRules() ([]rbacv1.PolicyRule, error) {
 	for _, crd := range objs {
 		names = append(names, crd.Name)
 	}
-	read := []string{"get", "list", "watch"}
-	return []rbacv1.PolicyRule{
-		{APIGroups: []string{""}, Resources: []string{"nodes", "namespaces", "pods", "services", "events"}, Verbs: read},
-		{APIGroups: []string{"apps"}, Resources: []string{"deployments", "statefulsets", "daemonsets", "replicasets"}, Verbs: read},
-		{APIGroups: []string{"autoscaling"}, Resources: []string{"horizontalpodautoscalers"}, Verbs: read},
-		{APIGroups: []string{aiopsv1alpha1.Group}, Resources: []string{"*"}, Verbs: read},
+	rules := append(agentrbac.Watch(), agentrbac.Actions()...)
+	return append(rules,
 		// Server-side apply that creates an object is authorised as "create" with the object's
 		// name, so resourceNames confine even creation to the project's own CRDs.
-		{APIGroups: []string{"apiextensions.k8s.io"}, Resources: []string{"customresourcedefinitions"}, ResourceNames: names,
+		rbacv1.PolicyRule{APIGroups: []string{"apiextensions.k8s.io"}, Resources: []string{"customresourcedefinitions"}, ResourceNames: names,
 			Verbs: []string{"get", "create", "patch", "update"}},
-	}, nil
+	), nil
 }
 
-// agentNamespaceRules let the agent keep its credentials Secret in its own namespace. Creation
-// cannot be confined by name; reading and changing can, so the agent never reads other Secrets.
+// agentNamespaceRules let the agent keep its credentials Secret in its own namespace, and its
+// directive and action ledgers. Creation cannot be confined by name; reading and changing
+// Secrets can, so the agent never reads other Secrets.
 func agentNamespaceRules() []rbacv1.PolicyRule {
-	return []rbacv1.PolicyRule{
+	return append([]rbacv1.PolicyRule{
 		{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"create"}},
 		{APIGroups: []string{""}, Resources: []string{"secrets"}, ResourceNames: []string{agentSecretName}, Verbs: []string{"get", "update", "patch"}},
-	}
+	}, agentrbac.Ledgers()...)
 }
 
 func agentDeployment(p AgentParams) *appsv1.Deployment {

@@ -122,9 +122,18 @@ func TestAgentPermissions(t *testing.T) {
 			for _, verb := range []string{"get", "list", "watch"} {
 				assert.True(t, allows(cluster, group, r, verb, ""), "%s %s/%s", verb, group, r)
 			}
-			assert.False(t, allows(cluster, group, r, "delete", ""), "the agent only reads %s", r)
 		}
 	}
+	for _, r := range []string{"nodes", "namespaces", "events", "persistentvolumeclaims"} {
+		assert.False(t, allows(cluster, "", r, "delete", ""), "the agent only reads %s", r)
+	}
+	// The remediation executor's rights: restart, roll back, scale, delete a stuck pod, patch an HPA.
+	assert.True(t, allows(cluster, "apps", "deployments", "patch", ""))
+	assert.True(t, allows(cluster, "apps", "deployments/scale", "update", ""))
+	assert.True(t, allows(cluster, "", "pods", "delete", ""))
+	assert.True(t, allows(cluster, "autoscaling", "horizontalpodautoscalers", "update", ""))
+	assert.True(t, allows(cluster, "", "pods/log", "get", ""), "log evidence")
+	assert.True(t, allows(ns, "", "configmaps", "create", ""), "the directive and action ledgers")
 	assert.True(t, allows(cluster, "", "namespaces", "get", "kube-system"), "the cluster id comes from kube-system")
 
 	objsCRD, err := crds.Objects()

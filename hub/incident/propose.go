@@ -195,6 +195,12 @@ func alternatives(d diagnose.Diagnosis, chosen diagnose.Remediation) []string {
 	return out
 }
 
+// defaultAPIVersions are the served versions of the kinds remediations act on.
+var defaultAPIVersions = map[string]string{
+	"Deployment": "apps/v1", "StatefulSet": "apps/v1", "DaemonSet": "apps/v1", "ReplicaSet": "apps/v1",
+	"Pod": "v1", "HorizontalPodAutoscaler": "autoscaling/v2",
+}
+
 // targetKey names the object an action changes, across plans.
 func targetKey(cluster string, t hubv1alpha1.ObjectReference) string {
 	return cluster + "/" + t.Kind + "/" + t.Namespace + "/" + t.Name
@@ -204,6 +210,10 @@ func targetOf(r diagnose.ObjectRef) hubv1alpha1.ObjectReference {
 	av := r.Version
 	if r.Group != "" {
 		av = r.Group + "/" + r.Version
+	}
+	if r.Version == "" {
+		// The engine may name a workload it inferred (e.g. from a pod's name) by kind alone.
+		av = defaultAPIVersions[r.Kind]
 	}
 	return hubv1alpha1.ObjectReference{APIVersion: av, Kind: r.Kind, Namespace: r.Namespace, Name: r.Name}
 }
