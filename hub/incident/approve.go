@@ -40,6 +40,21 @@ func (h *Hub) Decide(ctx context.Context, name, resourceVersion, by, comment str
 	if !approve && comment == "" {
 		return nil, status.Error(codes.InvalidArgument, "a rejection needs a comment saying why (--comment)")
 	}
+	for attempt := 0; ; attempt++ {
+		// The decision is made on the latest plan, not this member's possibly older copy.
+		if err := h.node.ReadBarrier(ctx); err != nil {
+			return nil, grpcerr.From(fmt.Errorf("read plan %s: %w", name, err))
+		}
+		res, err := h.decide(ctx, name, resourceVersion, by, comment, approve)
+		// Without a reviewed version, a plan that moved meanwhile (e.g. the leader's own
+		// condition update) is decided again on its new version.
+		if resourceVersion != "" || attempt == 3 || status.Code(err) != codes.Aborted {
+			return res, err
+		}
+	}
+}
+
+func (h *Hub) decide(ctx context.Context, name, resourceVersion, by, comment string, approve bool) (*store.Resource, error) {
 	res, err := h.store.Get(store.KindPlan, "", name)
 	if err != nil {
 		return nil, status.Errorf(codes.NotFound, "plan %s does not exist", name)
