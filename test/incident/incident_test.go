@@ -211,6 +211,10 @@ func TestIncidentLoop(t *testing.T) {
 		}
 		assert.Equal(t, 1, runs, "the spoke executed the action once")
 		require.NoError(t, hub.Start(leader))
+		testbed.Eventually(t, time.Minute, "the restarted member serves linearizable reads", func() error {
+			_, err := hub.Client(leader).ListPlans(ctx, &fleetv1.ListPlansRequest{})
+			return err
+		})
 	})
 
 	t.Run("a fix that does not verify is rolled back", func(t *testing.T) {
