@@ -256,21 +256,26 @@ func runAnalyzer(ctx context.Context, a Analyzer, in Input) (fs []*fleetv1.Findi
 }
 
 // digest identifies a finding's content, leaving out what changes without the problem
-// changing: observation times and resource versions.
+// changing: observation times, resource versions, and event evidence (events come and go and
+// count up while the problem stays the same; they travel with the finding whenever it is sent).
 func digest(f *fleetv1.Finding) string {
 	c := proto.Clone(f).(*fleetv1.Finding)
 	c.ObservedAt, c.FirstObservedAt = nil, nil
 	if c.Object != nil {
 		c.Object.ResourceVersion = ""
 	}
+	kept := c.Evidence[:0]
 	for _, e := range c.Evidence {
-		if e.Type != EvidenceEvent {
-			e.ObservedAt = nil
+		if e.Type == EvidenceEvent {
+			continue
 		}
+		e.ObservedAt = nil
 		if e.Source != nil {
 			e.Source.ResourceVersion = ""
 		}
+		kept = append(kept, e)
 	}
+	c.Evidence = kept
 	b, _ := proto.MarshalOptions{Deterministic: true}.Marshal(c)
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
