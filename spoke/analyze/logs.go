@@ -103,13 +103,21 @@ var redactions = []struct {
 	{regexp.MustCompile(`\b(AKIA|ASIA)[0-9A-Z]{16}\b`), "[REDACTED AWS KEY]"},
 	{regexp.MustCompile(`\b(gh[pousr]_[A-Za-z0-9]{20,}|xox[abprs]-[A-Za-z0-9-]{10,}|sk-[A-Za-z0-9_-]{20,}|AIza[0-9A-Za-z_-]{30,})`), "[REDACTED TOKEN]"},
 	{regexp.MustCompile(`([a-zA-Z][a-zA-Z0-9+.-]*://[^:/\s@]+:)[^@\s/]+@`), "$1[REDACTED]@"},
-	{regexp.MustCompile(`(?i)((?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|client[_-]?secret|credentials?|auth)[A-Za-z0-9_-]*["']?\s*[:=]\s*["']?)[^\s"',;&]+`), "${1}[REDACTED]"},
+	{regexp.MustCompile(`(?i)((?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|client[_-]?secret|credentials?|auth)[A-Za-z0-9_-]*["']?\s*[:=]\s*["']?)([^\s\["',;&]+)`), "${1}[REDACTED]"},
 }
 
 // Redact removes secrets and tokens from a line of log or message text.
 func Redact(s string) string {
 	for _, r := range redactions {
-		s = r.re.ReplaceAllString(s, r.repl)
+		s = r.re.ReplaceAllStringFunc(s, func(m string) string {
+			sub := r.re.FindStringSubmatch(m)
+			// "Authorization: Bearer [REDACTED]": the scheme word is no secret, what follows it
+			// was redacted already.
+			if len(sub) == 3 && (strings.EqualFold(sub[2], "bearer") || strings.EqualFold(sub[2], "basic")) {
+				return m
+			}
+			return r.re.ReplaceAllString(m, r.repl)
+		})
 	}
 	return s
 }
