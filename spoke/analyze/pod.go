@@ -9,7 +9,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fleetv1 "github.com/kubedevaiops/kubedevaiops/proto/fleet/v1"
 )
@@ -405,13 +404,4 @@ func firstLine(s string) string {
 		return s[:i]
 	}
 	return s
-}
-
-// podsOf lists the pods in namespace matching the selector labels (for evidence of workloads).
-func podsOf(ctx context.Context, in Input, namespace string, sel map[string]string) []corev1.Pod {
-	var list corev1.PodList
-	if err := in.Reader.List(ctx, &list, client.InNamespace(namespace), client.MatchingLabels(sel)); err != nil {
-		return nil
-	}
-	return list.Items
 }
