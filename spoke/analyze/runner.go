@@ -63,6 +63,7 @@ type Runner struct {
 	tracked    map[trackKey]*tracked
 	lastResend time.Time
 	scales     *scaleHistory
+	prevLogs   *previousLogs
 
 	statsMu sync.Mutex
 	stats   Stats
@@ -111,7 +112,7 @@ func NewRunner(opts RunnerOptions) (*Runner, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Runner{opts: opts, log: log, poke: make(chan struct{}, 1), tracked: map[trackKey]*tracked{},
-		scales: newScaleHistory(opts.MaxTracked)}, nil
+		scales: newScaleHistory(opts.MaxTracked), prevLogs: newPreviousLogs()}, nil
 }
 
 // Run analyzes every interval until ctx ends. A failed Emit is logged and retried next cycle.
@@ -161,7 +162,8 @@ func (r *Runner) RunOnce(ctx context.Context) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	now := r.opts.Now()
-	in := Input{Reader: r.opts.Reader, Logs: r.opts.Logs, Now: now, scales: r.scales}.withEventIndex()
+	in := Input{Reader: r.opts.Reader, Logs: r.opts.Logs, Now: now, scales: r.scales, prevLogs: r.prevLogs}.withEventIndex()
+	defer r.prevLogs.endCycle()
 	r.scales.observe(ctx, in)
 	r.count(func(s *Stats) { s.Cycles++ })
 	defer r.count(func(*Stats) {})

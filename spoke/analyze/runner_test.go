@@ -244,3 +244,47 @@ func TestRunnerReplicasChange(t *testing.T) {
 	require.NotNil(t, c.At)
 	assert.Equal(t, *c.At, d.ChangedAt)
 }
+
+// countingLogs counts the reads of a real log source.
+type countingLogs struct {
+	analyze.LogSource
+	mu    sync.Mutex
+	reads int
+}
+
+func (c *countingLogs) TailLogs(ctx context.Context, ns, pod, container string, previous bool, lines int64) ([]string, error) {
+	c.mu.Lock()
+	c.reads++
+	c.mu.Unlock()
+	return c.LogSource.TailLogs(ctx, ns, pod, container, previous, lines)
+}
+
+// A crash loop's previous log is read once per restart, not once per cycle.
+func TestRunnerPreviousLogsReadOncePerRestart(t *testing.T) {
+	ctx := context.Background()
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "runner-logger", Namespace: logsNamespace, Labels: map[string]string{"testbed.kubedevaiops.io/inject": "crashloop"}},
+		Spec:       corev1.PodSpec{NodeName: logsNodeName, Tolerations: tolerateAll, Containers: []corev1.Container{{Name: "app", Image: "app:v2"}}},
+	}
+	create(t, pod)
+	logs := &countingLogs{LogSource: analyze.NewLogSource(clientset)}
+	out := &sink{}
+	r, err := analyze.NewRunner(analyze.RunnerOptions{Reader: reader, Logs: logs, Emit: out.emit,
+		Analyzers: []analyze.Analyzer{&only{Analyzer: &analyze.Pod{}, prefix: "runner-"}}})
+	require.NoError(t, err)
+	var f *fleetv1.Finding
+	require.Eventually(t, func() bool {
+		require.NoError(t, r.RunOnce(ctx))
+		f = out.take()["runner-logger pod/CrashLoopBackOff/Error"]
+		return f != nil
+	}, time.Minute, 200*time.Millisecond)
+	l := evidence(f, analyze.EvidenceLog)
+	require.Len(t, l, 1)
+	assert.Contains(t, l[0].Detail, "panic: config key")
+	reads := logs.reads
+	for range 3 {
+		require.NoError(t, r.RunOnce(ctx))
+	}
+	assert.Equal(t, reads, logs.reads, "no new reads while the restart count stays")
+	assert.Empty(t, out.take(), "nothing changed")
+}
