@@ -147,12 +147,11 @@ func (a *Pod) pod(ctx context.Context, in Input, pod *corev1.Pod) []*fleetv1.Fin
 				logs:    []logWant{{cs.Name, true}}, withChange: true}, cs.Name)
 		}
 		if cs.State.Running != nil && !cs.Ready && pod.Status.Phase == corev1.PodRunning && now.Sub(cs.State.Running.StartedAt.Time) > or(a.NotReadyGrace, 2*time.Minute) {
-			kind, sev := "ContainerNotReady", fleetv1.Severity_SEVERITY_MEDIUM
-			sig := []string{kind}
+			sig := []string{"ContainerNotReady"}
 			if probes[cs.Name].readiness {
 				sig = []string{"ProbeFailing", "Readiness"}
 			}
-			add(podProblem{sev: sev, sig: sig,
+			add(podProblem{sev: fleetv1.Severity_SEVERITY_MEDIUM, sig: sig,
 				summary: fmt.Sprintf("container %s has been running but not ready since %s", cs.Name, cs.State.Running.StartedAt.UTC().Format(time.RFC3339)),
 				status:  []*fleetv1.Evidence{statusEvidence(in, fmt.Sprintf("container %s running, not ready", cs.Name), readinessCondition(pod))},
 				logs:    []logWant{{cs.Name, false}}, withChange: true}, cs.Name)
