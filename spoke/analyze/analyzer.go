@@ -41,8 +41,9 @@ type Input struct {
 	// Now is the analysis time; zero means time.Now().
 	Now time.Time
 
-	events *eventIndex   // shared by the analyzers of one Runner cycle; nil lists per call
-	scales *scaleHistory // the Runner's memory of replicas changes; nil without a Runner
+	events   *eventIndex   // shared by the analyzers of one Runner cycle; nil lists per call
+	scales   *scaleHistory // the Runner's memory of replicas changes; nil without a Runner
+	prevLogs *previousLogs // the Runner's previous-container log tails; nil reads every time
 }
 
 func (in Input) now() time.Time {

@@ -37,6 +37,8 @@ type ChangeDetail struct {
 	FromRevision int64 `json:"fromRevision"`
 	ToRevision   int64 `json:"toRevision"`
 	// ChangedAt is when the new revision was created (its ReplicaSet or ControllerRevision).
+	// With no previous revision, only a scale is told of: FromRevision equals ToRevision and
+	// ChangedAt is when the agent saw the scale.
 	ChangedAt time.Time `json:"changedAt"`
 	// Changes lists what differs between the two revisions' pod templates (and replicas);
 	// empty when only fields outside those compared changed.
@@ -149,20 +151,32 @@ func deploymentChange(ctx context.Context, in Input, dep *appsv1.Deployment) *fl
 			break
 		}
 	}
-	if cur < 0 || cur+1 >= len(revs) {
+	if cur < 0 {
 		return nil
 	}
-	from, to := revs[cur+1], revs[cur]
-	d := ChangeDetail{
-		Owner:        changeOwner(gvkDeployment, dep),
-		FromRevision: from.n, ToRevision: to.n,
-		ChangedAt: to.rs.CreationTimestamp.UTC(),
-		Changes:   templateChanges(&from.rs.Spec.Template, &to.rs.Spec.Template),
+	d := ChangeDetail{Owner: changeOwner(gvkDeployment, dep), FromRevision: revs[cur].n, ToRevision: revs[cur].n}
+	if cur+1 < len(revs) {
+		from, to := revs[cur+1], revs[cur]
+		d.FromRevision, d.ChangedAt = from.n, to.rs.CreationTimestamp.UTC()
+		d.Changes = templateChanges(&from.rs.Spec.Template, &to.rs.Spec.Template)
 	}
-	if c, ok := in.scales.lastChange(dep.UID); ok {
+	return withScale(in, gvkDeployment, dep, d)
+}
+
+// withScale adds the last replicas change the Runner saw to d and makes the evidence; with
+// neither a previous revision nor a scale there is no change to tell of.
+func withScale(in Input, gvk schema.GroupVersionKind, owner client.Object, d ChangeDetail) *fleetv1.Evidence {
+	c, scaled := in.scales.lastChange(owner.GetUID())
+	if scaled {
 		d.Changes = append(d.Changes, c)
+		if d.FromRevision == d.ToRevision {
+			d.ChangedAt = *c.At
+		}
 	}
-	return changeEvidence(in, gvkDeployment, dep, d)
+	if d.FromRevision == d.ToRevision && !scaled {
+		return nil
+	}
+	return changeEvidence(in, gvk, owner, d)
 }
 
 // statefulSetChange compares the StatefulSet's update revision with the one before it.
@@ -197,25 +211,20 @@ func controllerRevisionChange(ctx context.Context, in Input, gvk schema.GroupVer
 			break
 		}
 	}
-	if cur < 0 || cur+1 >= len(revs) {
+	if cur < 0 {
 		return nil
 	}
-	from, to := revs[cur+1], revs[cur]
-	fromT, err1 := revisionTemplate(from)
-	toT, err2 := revisionTemplate(to)
-	if err1 != nil || err2 != nil {
-		return nil
+	d := ChangeDetail{Owner: changeOwner(gvk, owner), FromRevision: revs[cur].Revision, ToRevision: revs[cur].Revision}
+	if cur+1 < len(revs) {
+		from, to := revs[cur+1], revs[cur]
+		fromT, err1 := revisionTemplate(from)
+		toT, err2 := revisionTemplate(to)
+		if err1 == nil && err2 == nil {
+			d.FromRevision, d.ChangedAt = from.Revision, to.CreationTimestamp.UTC()
+			d.Changes = templateChanges(fromT, toT)
+		}
 	}
-	d := ChangeDetail{
-		Owner:        changeOwner(gvk, owner),
-		FromRevision: from.Revision, ToRevision: to.Revision,
-		ChangedAt: to.CreationTimestamp.UTC(),
-		Changes:   templateChanges(fromT, toT),
-	}
-	if c, ok := in.scales.lastChange(owner.GetUID()); ok {
-		d.Changes = append(d.Changes, c)
-	}
-	return changeEvidence(in, gvk, owner, d)
+	return withScale(in, gvk, owner, d)
 }
 
 // revisionTemplate reads the pod template a StatefulSet or DaemonSet controller stores in a

@@ -23,7 +23,28 @@ func Kinds() []client.Object {
 	}
 }
 
-// Default returns one analyzer of each kind with default settings.
+// Default returns one analyzer of each kind with default settings. The signatures they make
+// ("<analyzer>/<Reason>[/<detail>]", never an object's name, namespace or cluster):
+//
+//	pod/CrashLoopBackOff/<last termination reason: Error, OOMKilled, Completed, …>
+//	pod/ImagePullBackOff[/NotFound|/Unauthorized]   (ErrImagePull too)
+//	pod/<CreateContainerConfigError|CreateContainerError|InvalidImageName|RunContainerError|…>
+//	pod/OOMKilled   pod/Restarting/<last termination reason>   pod/Evicted
+//	pod/Unschedulable/<InsufficientCPU|InsufficientMemory|Taint|NodeAffinity|UnboundPVC|…>
+//	pod/Pending/<PodScheduled reason>   pod/Pending/Stuck
+//	pod/ProbeFailing/<Readiness|Liveness|Startup>   pod/ContainerNotReady
+//	deployment/ProgressDeadlineExceeded   deployment/UnavailableReplicas   deployment/ReplicaFailure/<reason>
+//	replicaset/ReplicaFailure/<reason>   replicaset/UnavailableReplicas
+//	statefulset/UnavailableReplicas   statefulset/MissingService
+//	daemonset/UnavailablePods   daemonset/NotScheduled   daemonset/Misscheduled
+//	job/Failed/<BackoffLimitExceeded|DeadlineExceeded|…>   cronjob/LastJobFailed/<reason>
+//	pvc/Pending[/<warning reason, e.g. ProvisioningFailed>]   pvc/Lost
+//	service/NoEndpoints/NoMatchingPods   service/NoReadyEndpoints
+//	ingress/MissingBackendService   ingress/MissingBackendPort   ingress/MissingIngressClass
+//	node/NotReady/<reason>   node/<MemoryPressure|DiskPressure|PIDPressure|NetworkUnavailable>
+//	hpa/PinnedAtMax   hpa/ScalingInactive/<reason>   hpa/UnableToScale/<reason>
+//	hpa/MissingScaleTarget   hpa/MissingResourceRequests/<Cpu|Memory>
+//	event/<Reason>/<Kind>
 func Default() []Analyzer {
 	return []Analyzer{
 		&Pod{}, Deployment{}, ReplicaSet{}, StatefulSet{}, DaemonSet{}, Job{}, CronJob{},

@@ -65,6 +65,7 @@ func TestServiceAnalyzer(t *testing.T) {
 				tt.setup(t)
 			}
 			create(t, tt.svc)
+			awaitCached(t, tt.svc)
 			awaitFindings(t, a, input(), "Service", ns, tt.svc.Name, tt.want)
 		})
 	}
@@ -96,6 +97,7 @@ func TestIngressAnalyzer(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			create(t, tt.ing)
+			awaitCached(t, tt.ing)
 			awaitFindings(t, a, input(), "Ingress", ns, tt.ing.Name, tt.want)
 		})
 	}

@@ -17,6 +17,7 @@ func handsOffNodeWith(t *testing.T, name string, conds ...corev1.NodeCondition) 
 	n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{handsOffLabel: "true"}},
 		Spec: corev1.NodeSpec{Unschedulable: true}, Status: corev1.NodeStatus{Conditions: conds}}
 	create(t, n)
+	awaitCached(t, n)
 	return n
 }
 

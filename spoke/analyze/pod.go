@@ -9,7 +9,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fleetv1 "github.com/kubedevaiops/kubedevaiops/proto/fleet/v1"
 )
@@ -148,12 +147,11 @@ func (a *Pod) pod(ctx context.Context, in Input, pod *corev1.Pod) []*fleetv1.Fin
 				logs:    []logWant{{cs.Name, true}}, withChange: true}, cs.Name)
 		}
 		if cs.State.Running != nil && !cs.Ready && pod.Status.Phase == corev1.PodRunning && now.Sub(cs.State.Running.StartedAt.Time) > or(a.NotReadyGrace, 2*time.Minute) {
-			kind, sev := "ContainerNotReady", fleetv1.Severity_SEVERITY_MEDIUM
-			sig := []string{kind}
+			sig := []string{"ContainerNotReady"}
 			if probes[cs.Name].readiness {
 				sig = []string{"ProbeFailing", "Readiness"}
 			}
-			add(podProblem{sev: sev, sig: sig,
+			add(podProblem{sev: fleetv1.Severity_SEVERITY_MEDIUM, sig: sig,
 				summary: fmt.Sprintf("container %s has been running but not ready since %s", cs.Name, cs.State.Running.StartedAt.UTC().Format(time.RFC3339)),
 				status:  []*fleetv1.Evidence{statusEvidence(in, fmt.Sprintf("container %s running, not ready", cs.Name), readinessCondition(pod))},
 				logs:    []logWant{{cs.Name, false}}, withChange: true}, cs.Name)
@@ -405,13 +403,4 @@ func firstLine(s string) string {
 		return s[:i]
 	}
 	return s
-}
-
-// podsOf lists the pods in namespace matching the selector labels (for evidence of workloads).
-func podsOf(ctx context.Context, in Input, namespace string, sel map[string]string) []corev1.Pod {
-	var list corev1.PodList
-	if err := in.Reader.List(ctx, &list, client.InNamespace(namespace), client.MatchingLabels(sel)); err != nil {
-		return nil
-	}
-	return list.Items
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -37,7 +38,8 @@ type RunnerOptions struct {
 	// ResendInterval is how often every active finding is sent again even when unchanged, so a
 	// hub that lost some catches up; default 10m, negative never.
 	ResendInterval time.Duration
-	// MaxTracked caps the active findings held; default 10000. At the cap a finding on an
+	// MaxTracked caps the active findings held; default 5000 (a finding's evidence is bounded,
+	// a few KiB to about 20 KiB). At the cap a finding on an
 	// object and signature not yet tracked is dropped (not sent, counted in Stats) until
 	// tracked ones resolve; tracked findings keep being updated, resent and resolved.
 	MaxTracked int
@@ -55,12 +57,16 @@ type Runner struct {
 	log  *slog.Logger
 	poke chan struct{}
 
+	resend atomic.Bool // set by ResendAll without waiting for a cycle to end
+
 	mu         sync.Mutex // one cycle at a time; guards the fields below
 	tracked    map[trackKey]*tracked
-	resend     bool
 	lastResend time.Time
-	stats      Stats
 	scales     *scaleHistory
+	prevLogs   *previousLogs
+
+	statsMu sync.Mutex
+	stats   Stats
 }
 
 type trackKey struct{ uid, signature string }
@@ -96,7 +102,7 @@ func NewRunner(opts RunnerOptions) (*Runner, error) {
 	}
 	opts.Interval = or(opts.Interval, 30*time.Second)
 	opts.ResendInterval = or(opts.ResendInterval, 10*time.Minute)
-	opts.MaxTracked = or(opts.MaxTracked, 10000)
+	opts.MaxTracked = or(opts.MaxTracked, 5000)
 	opts.MaxBatch = or(opts.MaxBatch, 50)
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -106,7 +112,7 @@ func NewRunner(opts RunnerOptions) (*Runner, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Runner{opts: opts, log: log, poke: make(chan struct{}, 1), tracked: map[trackKey]*tracked{},
-		scales: newScaleHistory(opts.MaxTracked)}, nil
+		scales: newScaleHistory(opts.MaxTracked), prevLogs: newPreviousLogs()}, nil
 }
 
 // Run analyzes every interval until ctx ends. A failed Emit is logged and retried next cycle.
@@ -129,9 +135,7 @@ func (r *Runner) Run(ctx context.Context) error {
 // ResendAll makes the next cycle, started at once when Run is running, send every active
 // finding; call it when a new stream to the hub opens.
 func (r *Runner) ResendAll() {
-	r.mu.Lock()
-	r.resend = true
-	r.mu.Unlock()
+	r.resend.Store(true)
 	select {
 	case r.poke <- struct{}{}:
 	default:
@@ -140,11 +144,16 @@ func (r *Runner) ResendAll() {
 
 // Stats returns the Runner's counters.
 func (r *Runner) Stats() Stats {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	s := r.stats
-	s.Active = len(r.tracked)
-	return s
+	r.statsMu.Lock()
+	defer r.statsMu.Unlock()
+	return r.stats
+}
+
+func (r *Runner) count(f func(*Stats)) {
+	r.statsMu.Lock()
+	f(&r.stats)
+	r.stats.Active = len(r.tracked)
+	r.statsMu.Unlock()
 }
 
 // RunOnce runs every analyzer once and emits what is new, changed or resolved (everything
@@ -153,16 +162,18 @@ func (r *Runner) RunOnce(ctx context.Context) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	now := r.opts.Now()
-	in := Input{Reader: r.opts.Reader, Logs: r.opts.Logs, Now: now, scales: r.scales}.withEventIndex()
+	in := Input{Reader: r.opts.Reader, Logs: r.opts.Logs, Now: now, scales: r.scales, prevLogs: r.prevLogs}.withEventIndex()
+	defer r.prevLogs.endCycle()
 	r.scales.observe(ctx, in)
-	r.stats.Cycles++
+	r.count(func(s *Stats) { s.Cycles++ })
+	defer r.count(func(*Stats) {})
 
 	seen := map[trackKey]bool{}
 	ok := map[string]bool{}
 	for _, a := range r.opts.Analyzers {
 		fs, err := runAnalyzer(ctx, a, in)
 		if err != nil {
-			r.stats.AnalyzerErrors++
+			r.count(func(s *Stats) { s.AnalyzerErrors++ })
 			r.log.Warn("analyzer failed; its findings stay as they were", "analyzer", a.Name(), "err", err)
 			continue
 		}
@@ -176,7 +187,7 @@ func (r *Runner) RunOnce(ctx context.Context) error {
 			t := r.tracked[k]
 			if t == nil {
 				if len(r.tracked) >= r.opts.MaxTracked {
-					r.stats.Dropped++
+					r.count(func(s *Stats) { s.Dropped++ })
 					continue
 				}
 				t = &tracked{first: now}
@@ -191,10 +202,7 @@ func (r *Runner) RunOnce(ctx context.Context) error {
 			t.gone = true
 		}
 	}
-	if r.opts.ResendInterval > 0 && now.Sub(r.lastResend) >= r.opts.ResendInterval {
-		r.resend = true
-	}
-	resend := r.resend
+	resend := r.resend.Swap(false) || r.opts.ResendInterval > 0 && now.Sub(r.lastResend) >= r.opts.ResendInterval
 
 	var keys []trackKey
 	for k, t := range r.tracked {
@@ -227,6 +235,9 @@ func (r *Runner) RunOnce(ctx context.Context) error {
 			batch = append(batch, f)
 		}
 		if err := r.opts.Emit(ctx, batch); err != nil {
+			if resend {
+				r.resend.Store(true)
+			}
 			return fmt.Errorf("emit %d findings: %w", len(batch), err)
 		}
 		for _, k := range keys[start:end] {
@@ -239,7 +250,6 @@ func (r *Runner) RunOnce(ctx context.Context) error {
 		}
 	}
 	if resend {
-		r.resend = false
 		r.lastResend = now
 	}
 	return nil
@@ -256,21 +266,27 @@ func runAnalyzer(ctx context.Context, a Analyzer, in Input) (fs []*fleetv1.Findi
 }
 
 // digest identifies a finding's content, leaving out what changes without the problem
-// changing: observation times and resource versions.
+// changing: observation times, resource versions, and event and log evidence (events count up
+// and logs grow while the problem stays the same; both travel with the finding whenever it is
+// sent for another reason, and with the periodic resend).
 func digest(f *fleetv1.Finding) string {
 	c := proto.Clone(f).(*fleetv1.Finding)
 	c.ObservedAt, c.FirstObservedAt = nil, nil
 	if c.Object != nil {
 		c.Object.ResourceVersion = ""
 	}
+	kept := c.Evidence[:0]
 	for _, e := range c.Evidence {
-		if e.Type != EvidenceEvent {
-			e.ObservedAt = nil
+		if e.Type == EvidenceEvent || e.Type == EvidenceLog {
+			continue
 		}
+		e.ObservedAt = nil
 		if e.Source != nil {
 			e.Source.ResourceVersion = ""
 		}
+		kept = append(kept, e)
 	}
+	c.Evidence = kept
 	b, _ := proto.MarshalOptions{Deterministic: true}.Marshal(c)
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])

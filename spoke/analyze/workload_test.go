@@ -222,24 +222,48 @@ func TestDaemonSetAnalyzer(t *testing.T) {
 			Selector: selector(name), Template: podTemplate(name, "agent:v1", inject)}}
 	}
 	tests := []struct {
-		name string
-		ds   *appsv1.DaemonSet
-		want []string
+		name   string
+		ds     *appsv1.DaemonSet
+		update func(d *appsv1.DaemonSet) // a rollout after the first revision is available
+		want   []string
+		check  func(t *testing.T, fs map[string]*fleetv1.Finding)
 	}{
 		{name: "pods crash", ds: ds("crash", "crashloop"), want: []string{"daemonset/UnavailablePods"}},
+		{
+			name: "rolled to a crashing revision, with the ControllerRevision change",
+			ds:   ds("rolled", ""),
+			update: func(d *appsv1.DaemonSet) {
+				d.Spec.Template.Labels[testbed.InjectLabel] = "crashloop"
+				d.Spec.Template.Spec.Containers[0].Image = "agent:v2"
+			},
+			want: []string{"daemonset/UnavailablePods"},
+			check: func(t *testing.T, fs map[string]*fleetv1.Finding) {
+				d := changeDetail(t, fs["daemonset/UnavailablePods"])
+				assert.Equal(t, "DaemonSet", d.Owner.Kind)
+				assert.Equal(t, int64(1), d.FromRevision)
+				assert.Equal(t, int64(2), d.ToRevision)
+				assert.Contains(t, d.Changes, analyze.Change{Field: "image", Container: "app", From: "agent:v1", To: "agent:v2"})
+			},
+		},
 		{name: "healthy", ds: ds("fine", "")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			create(t, tt.ds)
-			if tt.want == nil {
+			if tt.want == nil || tt.update != nil {
 				require.Eventually(t, func() bool {
 					cur := &appsv1.DaemonSet{}
 					return reader.Get(context.Background(), client.ObjectKeyFromObject(tt.ds), cur) == nil &&
 						cur.Status.DesiredNumberScheduled == 1 && cur.Status.NumberAvailable == 1
 				}, time.Minute, 200*time.Millisecond)
 			}
-			awaitFindings(t, a, input(), "DaemonSet", ns, tt.ds.Name, tt.want)
+			if tt.update != nil {
+				require.NoError(t, retryUpdate(tt.ds, func() { tt.update(tt.ds) }))
+			}
+			fs := awaitFindings(t, a, input(), "DaemonSet", ns, tt.ds.Name, tt.want)
+			if tt.check != nil {
+				tt.check(t, fs)
+			}
 		})
 	}
 }
