@@ -245,6 +245,22 @@ func TestIncidentLoop(t *testing.T) {
 		assert.Contains(t, auditOfTrace(ctx, t, admin, traceIDOf(plan.Spec.TraceParent)), "action.refused")
 		assert.Equal(t, "web:v5", currentImage(ctx, t, kube[1]), "nothing changed in the cluster")
 	})
+
+	t.Run("under a dry-run policy the fix is only dry-run", func(t *testing.T) {
+		dry := autonomous
+		dry.DryRun = true
+		applyHubPolicy(ctx, t, admin, dry)
+		applyLocalPolicy(ctx, t, kube[1], autonomous)
+		seen := plansOf(ctx, t, admin, clusters[1].Name)
+		rollOut(ctx, t, kube[1], "web:v6", true)
+		plan := waitPlan(ctx, t, admin, clusters[1].Name, seen, hubv1alpha1.PlanSucceeded)
+		actions := actionsOf(ctx, t, admin, plan.Name)
+		require.Len(t, actions, 1)
+		assert.True(t, actions[0].Spec.DryRun)
+		assert.Equal(t, "DRY_RUN", actions[0].Status.SpokePhase)
+		assert.NotEmpty(t, actions[0].Status.Result.After, "the server's dry-run result")
+		assert.Equal(t, "web:v6", currentImage(ctx, t, kube[1]), "a dry-run changes nothing")
+	})
 }
 
 // ---- cluster side ----
