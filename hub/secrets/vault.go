@@ -92,7 +92,10 @@ func New(cfg Config, log *slog.Logger) (*Vault, error) {
 		return nil, fmt.Errorf("vault client for %s: %w", cfg.Address, err)
 	}
 	client.ClearToken() // NewClient takes $VAULT_TOKEN; only a login sets the token
-	client.SetNamespace(cfg.Namespace)
+	client.ClearNamespace() // likewise $VAULT_NAMESPACE
+	if cfg.Namespace != "" {
+		client.SetNamespace(cfg.Namespace)
+	}
 	lc, err := client.CloneWithHeaders()
 	if err != nil {
 		return nil, fmt.Errorf("vault client for %s: %w", cfg.Address, err)
@@ -262,8 +265,9 @@ func (v *Vault) renewed(gen uint64, out *vault.RenewOutput) {
 // checkToken asks Vault about the current token; one it no longer knows (a restarted dev
 // server, a revocation) is replaced by a fresh login.
 func (v *Vault) checkToken(gen uint64) {
-	ctx, cancel := context.WithTimeout(v.ctx, v.cfg.Timeout)
-	defer cancel()
+	// The client bounds the request (retries included) by Config.Timeout; a context deadline of
+	// our own would hide an unreachable Vault as a mere timeout.
+	ctx := v.ctx
 	_, err := v.client.Auth().Token().LookupSelfWithContext(ctx)
 	if err == nil {
 		return
