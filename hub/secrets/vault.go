@@ -91,7 +91,7 @@ func New(cfg Config, log *slog.Logger) (*Vault, error) {
 	if err != nil {
 		return nil, fmt.Errorf("vault client for %s: %w", cfg.Address, err)
 	}
-	client.ClearToken() // NewClient takes $VAULT_TOKEN; only a login sets the token
+	client.ClearToken()     // NewClient takes $VAULT_TOKEN; only a login sets the token
 	client.ClearNamespace() // likewise $VAULT_NAMESPACE
 	if cfg.Namespace != "" {
 		client.SetNamespace(cfg.Namespace)
