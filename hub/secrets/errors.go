@@ -74,7 +74,8 @@ func classify(ctx context.Context, err error) failure {
 func describe(err error) string {
 	var re *vault.ResponseError
 	if errors.As(err, &re) {
-		msgs := strings.Join(re.Errors, "; ")
+		msgs := strings.Join(strings.Fields(strings.Join(re.Errors, "; ")), " ")
+		msgs = strings.TrimPrefix(msgs, "1 error occurred: * ")
 		if msgs == "" {
 			msgs = http.StatusText(re.StatusCode)
 		}

@@ -83,7 +83,7 @@ func (v *Vault) readKey(ctx context.Context, provider string) (Secret, int, erro
 				return Secret{}, 0, v.fail(fmt.Sprintf("read provider key %q at %s: %s", provider, path, v.scrub(describe(err))), ErrDenied)
 			default:
 				return Secret{}, 0, v.fail(fmt.Sprintf("vault at %s unreachable: %s (reading provider key %q at %s)",
-					v.cfg.Address, v.scrub(describe(err)), provider, path), ErrUnavailable)
+					v.cfg.Address, v.unreachable(err), provider, path), ErrUnavailable)
 			}
 		}
 		if s == nil || s.Data == nil {

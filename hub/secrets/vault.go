@@ -2,6 +2,7 @@ package secrets
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -81,6 +82,9 @@ func New(cfg Config, log *slog.Logger) (*Vault, error) {
 	vc := vault.DefaultConfig() // also reads VAULT_* variables; every setting that matters is set below
 	vc.Address = cfg.Address
 	vc.Timeout = cfg.Timeout
+	// Short retry waits, so that a refused connection is reported well within the timeout and
+	// callers fall back quickly.
+	vc.MinRetryWait, vc.MaxRetryWait = 250*time.Millisecond, time.Second
 	if err := vc.ConfigureTLS(&vault.TLSConfig{CACert: cfg.CAFile, TLSServerName: cfg.TLSServerName}); err != nil {
 		return nil, fmt.Errorf("vault config CAFile (--vault-ca-file) %s: %w", cfg.CAFile, err)
 	}
@@ -278,7 +282,7 @@ func (v *Vault) checkToken(gen uint64) {
 		v.markStale(gen)
 	case failContext:
 	default:
-		e := v.fail(fmt.Sprintf("vault at %s unreachable: %s (checking the token)", v.cfg.Address, v.scrub(describe(err))), ErrUnavailable)
+		e := v.fail(fmt.Sprintf("vault at %s unreachable: %s (checking the token)", v.cfg.Address, v.unreachable(err)), ErrUnavailable)
 		v.mu.Lock()
 		v.lastErr = e
 		v.mu.Unlock()
@@ -432,10 +436,18 @@ func (v *Vault) loginRequestFailed(ctx context.Context, err error) error {
 	case failContext:
 		return v.fail(fmt.Sprintf("vault login with %s: %s", v.where(), ctx.Err()), ErrUnavailable, ctx.Err())
 	case failUnreachable:
-		return v.fail(fmt.Sprintf("vault at %s unreachable: %s (logging in with %s)", v.cfg.Address, v.scrub(describe(err)), v.where()), ErrUnavailable)
+		return v.fail(fmt.Sprintf("vault at %s unreachable: %s (logging in with %s)", v.cfg.Address, v.unreachable(err), v.where()), ErrUnavailable)
 	default:
 		return v.fail(fmt.Sprintf("vault login with %s refused: %s", v.where(), v.scrub(describe(err))), ErrLoginFailed, ErrUnavailable)
 	}
+}
+
+// unreachable describes a request that got no usable answer.
+func (v *Vault) unreachable(err error) string {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Sprintf("no answer within %s (--vault-timeout)", v.cfg.Timeout)
+	}
+	return v.scrub(describe(err))
 }
 
 func (v *Vault) fail(msg string, kinds ...error) error {

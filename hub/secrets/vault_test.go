@@ -109,6 +109,16 @@ func TestAppRoleLogin(t *testing.T) {
 	token := v.Client().Token()
 	require.NotEmpty(t, token)
 
+	t.Run("a revoked token is replaced at the next read", func(t *testing.T) {
+		require.NoError(t, root.Auth().Token().RevokeOrphan(token))
+		v.Invalidate("openai")
+		got, err := v.Key(ctxT(t), "openai")
+		require.NoError(t, err)
+		assert.Equal(t, key, got.Reveal())
+		assert.Equal(t, uint64(2), v.Status().Logins)
+		assert.NotEqual(t, token, v.Client().Token())
+	})
+
 	t.Run("a wrong secret id", func(t *testing.T) {
 		wrong := planted(t, "wrongsecretid")
 		bad := *r
@@ -118,6 +128,7 @@ func TestAppRoleLogin(t *testing.T) {
 		err := bv.Login(ctxT(t))
 		require.ErrorIs(t, err, ErrLoginFailed)
 		assert.Contains(t, err.Error(), "vault login with approle at auth/approle-login/login refused")
+		t.Logf("wrong secret id: %v", err)
 		noLeak(t, evidence(t, bv, blogs, err), wrong, r.roleID, r.secretID)
 	})
 
@@ -131,7 +142,7 @@ func TestAppRoleLogin(t *testing.T) {
 		assert.Contains(t, err.Error(), bad.secretIDFile)
 	})
 
-	noLeak(t, evidence(t, v, logs), key, r.roleID, r.secretID, token)
+	noLeak(t, evidence(t, v, logs), key, r.roleID, r.secretID, token, v.Client().Token())
 }
 
 func TestKubernetesLogin(t *testing.T) {
@@ -171,6 +182,7 @@ func TestKubernetesLogin(t *testing.T) {
 		err := bv.Login(ctx)
 		require.ErrorIs(t, err, ErrLoginFailed)
 		assert.Contains(t, err.Error(), "vault login with kubernetes at auth/kubernetes/login refused")
+		t.Logf("refused JWT: %v", err)
 		parts := strings.Split(jwt, ".")
 		noLeak(t, evidence(t, bv, blogs, err), append(parts, jwt)...)
 	}
@@ -336,6 +348,7 @@ func TestKeyErrors(t *testing.T) {
 				require.ErrorIs(t, err, tc.is)
 				assert.NotErrorIs(t, err, ErrUnavailable)
 			}
+			t.Logf("%v", err)
 			for _, s := range tc.says {
 				assert.Contains(t, err.Error(), s)
 			}
@@ -362,7 +375,7 @@ func TestVaultDownAndBack(t *testing.T) {
 
 	logs := &logBuffer{}
 	cfg := appRoleConfig(tv, r, kvPath)
-	cfg.Timeout = 2 * time.Second
+	cfg.Timeout = 5 * time.Second
 	cfg.CheckInterval = 500 * time.Millisecond
 	v := open(t, cfg, logs)
 	got, err := v.Key(ctxT(t), "jules")
@@ -387,6 +400,7 @@ func TestVaultDownAndBack(t *testing.T) {
 	assert.Contains(t, loginErr.Error(), "approle at auth/approle/login")
 	_, freshErr := fresh.Key(ctx, "jules")
 	require.ErrorIs(t, freshErr, ErrUnavailable)
+	t.Logf("Vault down: Key: %v\nLogin: %v", downErr, loginErr)
 	require.Eventually(t, func() bool { return v.Status().LastError != "" }, waitFor, tick, "the keeper's check sees the outage")
 
 	require.NoError(t, tv.Restart(ctxT(t)))
