@@ -46,7 +46,10 @@ func TestCacheKeysAndCopies(t *testing.T) {
 	again, _ := c.Lookup("openai", "m1", d)
 	assert.Equal(t, `{"a":1}`, string(again), "callers get copies")
 
-	for _, miss := range []struct{ provider, model string; d Digest }{
+	for _, miss := range []struct {
+		provider, model string
+		d               Digest
+	}{
 		{"other", "m1", d}, {"openai", "m2", d}, {"openai", "m1", DigestOf("other prompt")},
 	} {
 		_, ok := c.Lookup(miss.provider, miss.model, miss.d)
