@@ -66,8 +66,12 @@ type syncBuffer struct {
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
-func (s *syncBuffer) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 type setup struct {
 	serverKey string // "" : the server needs no key
@@ -399,7 +403,7 @@ func TestRetries(t *testing.T) {
 		{"bounded attempts", []srv.Reply{srv.ServerError(), srv.ServerError(), srv.ServerError()}, func(c *openai.Config) { c.MaxAttempts = 3 },
 			openai.ErrServerError, []time.Duration{500 * time.Millisecond, time.Second}, 3},
 		{"backoff is capped", []srv.Reply{srv.ServerError(), srv.ServerError(), srv.ServerError(), ok},
-			func(c *openai.Config) { c.InitialBackoff, c.MaxBackoff = time.Second, 1500 * time.Millisecond }, nil,
+			func(c *openai.Config) { c.InitialBackoff, c.MaxBackoff = time.Second, 1500*time.Millisecond }, nil,
 			[]time.Duration{time.Second, 1500 * time.Millisecond, 1500 * time.Millisecond}, 4},
 		{"too long a Retry-After is not waited for", []srv.Reply{srv.RateLimited("3600")}, nil, openai.ErrRateLimited, []time.Duration{}, 1},
 		{"exhausted quota is not retried", []srv.Reply{srv.QuotaExceeded()}, nil, openai.ErrQuotaExceeded, []time.Duration{}, 1},
