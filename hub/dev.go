@@ -68,7 +68,7 @@ func prepareDev(opts *memberOptions, out io.Writer) (dir string, err error) {
 	if err := os.WriteFile(connPath, conn, 0o600); err != nil {
 		return dir, err
 	}
-	if opts.Directives.VaultAddr == "" && opts.Directives.KEKFile == "" {
+	if opts.Vault.Address == "" && opts.Directives.KEKFile == "" {
 		// A throw-away key-encryption key, so the dev hub can sign directives.
 		kek := make([]byte, signing.KEKSize)
 		if _, err := rand.Read(kek); err != nil {

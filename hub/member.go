@@ -31,6 +31,7 @@ import (
 	"github.com/kubedevaiops/kubedevaiops/hub/placementctl"
 	"github.com/kubedevaiops/kubedevaiops/hub/raftnode"
 	"github.com/kubedevaiops/kubedevaiops/hub/registration"
+	"github.com/kubedevaiops/kubedevaiops/hub/secrets"
 	"github.com/kubedevaiops/kubedevaiops/hub/spokeapi"
 	"github.com/kubedevaiops/kubedevaiops/hub/store"
 	"github.com/kubedevaiops/kubedevaiops/hub/telemetry"
@@ -59,7 +60,10 @@ type memberOptions struct {
 	CAPI capiOptions
 	// Directives says where the directive-signing key lives; DirectiveTTL how long a directive
 	// is valid; DryRunActions makes every directive a dry-run, fleet-wide.
-	Directives    directiveOptions
+	Directives directiveOptions
+	// Vault is where the AI provider keys and the directive-signing key live; off when its
+	// address is empty.
+	Vault         secrets.Config
 	DirectiveTTL  time.Duration
 	VerifyTimeout time.Duration
 	DryRunActions bool
@@ -199,7 +203,14 @@ func runMember(ctx context.Context, opts memberOptions, out io.Writer) error {
 		defer cancel()
 		_ = tel.Shutdown(sctx)
 	}()
-	signer, err := newSigner(ctx, opts.Directives, node, fsm, log)
+	var vault *secrets.Vault
+	if opts.Vault.Address != "" {
+		if vault, err = secrets.New(opts.Vault, log); err != nil {
+			return err
+		}
+		defer vault.Close()
+	}
+	signer, err := newSigner(ctx, opts.Directives, vault, node, fsm, log)
 	if err != nil {
 		return err
 	}
