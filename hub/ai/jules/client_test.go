@@ -310,7 +310,10 @@ func TestErrors(t *testing.T) {
 			jules.ErrPermissionDenied, 403, "lacks access"},
 		{"unknown session", testKey, func(c *jules.Client) error { _, err := c.GetSession(ctx, "sessions/424242"); return err },
 			jules.ErrNotFound, 404, "sessions/424242 does not exist"},
-		{"unknown source", testKey, func(c *jules.Client) error { _, err := c.CreateSession(ctx, newSession("sources/github/acme/nope")); return err },
+		{"unknown source", testKey, func(c *jules.Client) error {
+			_, err := c.CreateSession(ctx, newSession("sources/github/acme/nope"))
+			return err
+		},
 			jules.ErrBadRequest, 400, "not connected"},
 		{"unknown branch", testKey, func(c *jules.Client) error {
 			s := newSession("sources/github/acme/shop")
