@@ -52,9 +52,9 @@ func TestParsePatch(t *testing.T) {
 		wantErr string
 	}{
 		{
-			name: "no newline at end of file",
+			name:  "no newline at end of file",
 			patch: julesserver.NewFileDiff(julesserver.File{Path: "a.txt", Content: "one\ntwo"}),
-			want: []jules.PatchFile{{Path: "a.txt", Created: true, Content: "one\ntwo"}},
+			want:  []jules.PatchFile{{Path: "a.txt", Created: true, Content: "one\ntwo"}},
 		},
 		{
 			name: "plain diff of two files without git headers",
