@@ -222,7 +222,8 @@ type JulesSessionStatus struct {
 	// +optional
 	PlanApproved bool `json:"planApproved,omitempty"`
 
-	// AgentMessage is Jules' last message; its question when the state is AWAITING_USER_FEEDBACK.
+	// AgentMessage is Jules' last message not yet answered by the user: its question when the
+	// state is AWAITING_USER_FEEDBACK.
 	// +optional
 	AgentMessage string `json:"agentMessage,omitempty"`
 

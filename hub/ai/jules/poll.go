@@ -100,7 +100,18 @@ func (t *Tracker) Poll(ctx context.Context, js *hubv1alpha1.JulesSession, rv uin
 		return err
 	}
 	if err := t.readActivities(ctx, next); err != nil {
-		return err
+		if !errors.Is(err, ErrBadRequest) || next.Status.PageToken == "" {
+			return err
+		}
+		// Jules no longer takes the recorded page token: read the activities again from the
+		// start. What they record is rebuilt; only the counts start over.
+		t.log.Warn("jules refused the recorded activity page token; reading the activities again", "jules_record", js.Name, "err", err)
+		next = js.DeepCopy()
+		st = &next.Status
+		st.PageToken, st.PageSeen, st.ActivitiesSeen, st.Artifacts = "", nil, 0, hubv1alpha1.JulesArtifactCounts{}
+		if err := t.readActivities(ctx, next); err != nil {
+			return err
+		}
 	}
 	st.State, st.URL = string(sess.State), sess.URL
 	if pr := sess.PullRequest(); pr != nil {
@@ -108,7 +119,11 @@ func (t *Tracker) Poll(ctx context.Context, js *hubv1alpha1.JulesSession, rv uin
 	}
 	state := State(st.State)
 
-	// An approval recorded on a member that could not tell Jules: tell it now.
+	// An approval recorded on a member that could not tell Jules: tell it now, unless Jules
+	// reported it approved (the member told it, and failed before recording so).
+	if a := st.Approval; a != nil && a.SentTime == nil && st.PlanApproved {
+		a.SentTime = &now
+	}
 	if a := st.Approval; a != nil && a.SentTime == nil && state == StateAwaitingPlanApproval && st.Plan != nil && st.Plan.ID == a.PlanID {
 		if err := t.cfg.Client.ApprovePlan(ctx, st.SessionName); err != nil {
 			t.log.Warn("resending a recorded jules plan approval failed", "jules_record", js.Name, "err", err)
@@ -123,7 +138,7 @@ func (t *Tracker) Poll(ctx context.Context, js *hubv1alpha1.JulesSession, rv uin
 			st.PlanRef = ref
 		}
 	}
-	if h := t.cfg.Hooks.Question; h != nil && state == StateAwaitingUserFeedback {
+	if h := t.cfg.Hooks.Question; h != nil && state == StateAwaitingUserFeedback && st.AgentMessage != "" {
 		reply, err := h(ctx, next)
 		if err == nil && reply != "" {
 			err = t.cfg.Client.SendMessage(ctx, st.SessionName, reply)
@@ -215,6 +230,8 @@ func apply(js *hubv1alpha1.JulesSession, a *Activity) {
 		st.LastProgress = truncate(a.ProgressUpdated.Title, maxStepText)
 	case KindAgentMessaged:
 		st.AgentMessage = truncate(a.AgentMessaged.AgentMessage, maxMessage)
+	case KindUserMessaged:
+		st.AgentMessage = "" // answered
 	case KindSessionFailed:
 		st.Message = truncate("Jules failed the session: "+a.SessionFailed.Reason, maxMessage)
 	}

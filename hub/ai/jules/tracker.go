@@ -52,8 +52,8 @@ type Hooks struct {
 	// and returns its name; PlanName gives a stable one. Approving it is the lead's to wire:
 	// once approved, call Tracker.ApprovePlan with the Jules plan id it showed.
 	PlanReady func(ctx context.Context, s *hubv1alpha1.JulesSession) (planRef string, err error)
-	// Question is called on every poll while Jules awaits the user's feedback
-	// (Status.AgentMessage holds its question). A non-empty reply is sent to Jules; it leaves
+	// Question is called on every poll while Jules awaits the user's feedback and its question
+	// (Status.AgentMessage) is unanswered. A non-empty reply is sent to Jules; it leaves
 	// the hub, so it must be anonymised. Return "" to leave the answer to a person, who sends it
 	// with Tracker.SendMessage.
 	Question func(ctx context.Context, s *hubv1alpha1.JulesSession) (reply string, err error)

@@ -526,3 +526,49 @@ func TestLeaderFailover(t *testing.T) {
 	assert.Equal(t, before.Status.PageToken, q.Get("pageToken"))
 	assertNoKeyInState(t, newLeader.store)
 }
+
+// TestRefusedPageToken: when Jules no longer takes the recorded page token, the activities are
+// read again from the start and each is still counted once.
+func TestRefusedPageToken(t *testing.T) {
+	ctx := context.Background()
+	srv := julesserver.Start(julesserver.Options{APIKey: testKey})
+	t.Cleanup(srv.Close)
+	m := newTestHub(t).start("m1", nil, nil)
+	tr := newTracker(t, m, newClient(t, srv), newClock(), jules.Hooks{})
+	js, err := tr.StartCodeFix(ctx, jules.CodeFixRequest{IncidentRef: "inc-4", Source: "sources/github/acme/shop", Input: jules.CodeFixInput{Diagnosis: "d"}})
+	require.NoError(t, err)
+	id := strings.TrimPrefix(js.Status.SessionName, "sessions/")
+	_, err = srv.StepUntilWaiting(id)
+	require.NoError(t, err)
+	require.NoError(t, tr.PollOnce(ctx))
+	_, err = tr.ApprovePlan(ctx, js.Name, mustGet(t, tr, js.Name).Status.Plan.ID, "bob")
+	require.NoError(t, err)
+	require.NoError(t, tr.PollOnce(ctx)) // the planApproved activity starts a second page
+	_, err = srv.StepUntilWaiting(id)
+	require.NoError(t, err)
+
+	// Damage the cursor, as an expired token would be.
+	res, err := m.store.Get(hubv1alpha1.KindJulesSession, "", js.Name)
+	require.NoError(t, err)
+	damaged := mustGet(t, tr, js.Name)
+	require.NotEmpty(t, damaged.Status.PageToken)
+	damaged.Status.PageToken = "ZXhwaXJlZA"
+	cmd, err := store.EncodeUpdate(hubv1alpha1.KindJulesSession, damaged, res.ResourceVersion)
+	require.NoError(t, err)
+	_, _, err = m.node.Apply(ctx, cmd)
+	require.NoError(t, err)
+
+	require.NoError(t, tr.PollOnce(ctx))
+	got := mustGet(t, tr, js.Name)
+	assert.Equal(t, hubv1alpha1.JulesCompleted, got.Status.Phase)
+	assert.Equal(t, int32(srv.ActivityCount(id)), got.Status.ActivitiesSeen)
+	assert.Equal(t, hubv1alpha1.JulesArtifactCounts{ChangeSets: 1, BashOutputs: 1, Media: 1}, got.Status.Artifacts)
+	assert.Equal(t, julesserver.CodeFixPatch(), got.Status.Patch.UnidiffPatch)
+}
+
+func mustGet(t *testing.T, tr *jules.Tracker, name string) *hubv1alpha1.JulesSession {
+	t.Helper()
+	js, err := tr.Get(name)
+	require.NoError(t, err)
+	return js
+}
