@@ -64,6 +64,7 @@ func init() {
 	register(KindInfo{KindClusterLease, hub, v, false, func() any { return &hubv1alpha1.ClusterLease{} }})
 	register(KindInfo{KindIncident, hub, v, false, func() any { return &hubv1alpha1.Incident{} }})
 	register(KindInfo{hubv1alpha1.KindSigningKey, hub, v, false, func() any { return &hubv1alpha1.SigningKey{} }})
+	register(KindInfo{hubv1alpha1.KindJulesSession, hub, v, false, func() any { return &hubv1alpha1.JulesSession{} }})
 }
 
 // LookupKind returns the registered kind named kind.

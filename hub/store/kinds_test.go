@@ -28,6 +28,7 @@ func TestKindRegistry(t *testing.T) {
 		KindHubMember:           {"hub.kubedevaiops.io/v1alpha1", false},
 		KindIncident:            {"hub.kubedevaiops.io/v1alpha1", false},
 		"SigningKey":            {"hub.kubedevaiops.io/v1alpha1", false},
+		"JulesSession":          {"hub.kubedevaiops.io/v1alpha1", false},
 	}
 	all := Kinds()
 	require.Len(t, all, len(want))

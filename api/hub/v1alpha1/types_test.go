@@ -64,7 +64,7 @@ func TestKnowledgeEntrySuccessRate(t *testing.T) {
 func TestScheme(t *testing.T) {
 	s := runtime.NewScheme()
 	require.NoError(t, AddToScheme(s))
-	for _, kind := range []string{KindBootstrapToken, KindPlan, KindAction, KindKnowledgeEntry, KindHubMember, KindClusterRegistration, KindClusterLease, KindSigningKey} {
+	for _, kind := range []string{KindBootstrapToken, KindPlan, KindAction, KindKnowledgeEntry, KindHubMember, KindClusterRegistration, KindClusterLease, KindSigningKey, KindJulesSession} {
 		obj, err := s.New(GroupVersion.WithKind(kind))
 		require.NoError(t, err, kind)
 		_, err = s.New(GroupVersion.WithKind(kind + "List"))
