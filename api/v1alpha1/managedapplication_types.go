@@ -11,6 +11,8 @@ import (
 // where it comes from, how it rolls out, and the service level it must keep.
 //
 // +kubebuilder:validation:XValidation:rule="!has(self.ports) || self.ports.all(p, self.ports.exists_one(q, q.containerPort == p.containerPort && q.protocol == p.protocol))",message="each containerPort and protocol pair must be unique across ports",fieldPath=".ports"
+// +kubebuilder:validation:XValidation:rule="!has(self.ingress) || (has(self.ports) && size(self.ports) > 0 && (has(self.ingress.port) ? self.ports.exists(p, p.name == self.ingress.port && (!has(p.protocol) || p.protocol == 'TCP')) : (!has(self.ports[0].protocol) || self.ports[0].protocol == 'TCP')))",message="ingress.port must name a TCP entry of ports (when omitted, the first port must be TCP)",fieldPath=".ingress"
+// +kubebuilder:validation:XValidation:rule="!has(self.healthCheck) || !has(self.healthCheck.path) || (has(self.ports) && self.ports.exists(p, !has(p.protocol) || p.protocol == 'TCP'))",message="healthCheck.path needs a TCP entry in ports to probe",fieldPath=".healthCheck"
 type ManagedApplicationSpec struct {
 	// Source is where the application's workload comes from: exactly one of git or image.
 	// +required
@@ -51,6 +53,141 @@ type ManagedApplicationSpec struct {
 	// When empty, the cluster's default policy applies.
 	// +optional
 	PolicyRef *PolicyReference `json:"policyRef,omitempty"`
+
+	// HealthCheck tunes the liveness and readiness probes of the manifests the hub generates.
+	// Probes go to the first TCP port: an HTTP GET of path when set, a TCP connect otherwise.
+	// +optional
+	HealthCheck *HealthCheck `json:"healthCheck,omitempty"`
+
+	// Ingress, when set, exposes the application through an Ingress.
+	// +optional
+	Ingress *ApplicationIngress `json:"ingress,omitempty"`
+
+	// Autoscaling, when set, scales the application with a HorizontalPodAutoscaler on CPU
+	// utilisation; replicas is then left to the autoscaler.
+	// +optional
+	Autoscaling *ApplicationAutoscaling `json:"autoscaling,omitempty"`
+
+	// DisruptionBudget, when set, bounds voluntary disruptions (drains) with a PodDisruptionBudget.
+	// +optional
+	DisruptionBudget *DisruptionBudget `json:"disruptionBudget,omitempty"`
+
+	// NetworkPolicy, when set, admits traffic to the application's ports only from the peers it names.
+	// +optional
+	NetworkPolicy *ApplicationNetworkPolicy `json:"networkPolicy,omitempty"`
+}
+
+// HealthCheck says how the application reports that it is alive and ready.
+type HealthCheck struct {
+	// Path of an HTTP endpoint answering 2xx or 3xx while the application is healthy, e.g. /healthz.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	// +kubebuilder:validation:Pattern=`^/[^\s]*$`
+	Path string `json:"path,omitempty"`
+
+	// InitialDelaySeconds before the first probe, 0 to 600.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=600
+	InitialDelaySeconds *int32 `json:"initialDelaySeconds,omitempty"`
+}
+
+// ApplicationIngress routes external HTTP(S) traffic for one host to one of the application's ports.
+type ApplicationIngress struct {
+	// Host is the fully qualified DNS name the Ingress answers for, e.g. shop.example.com.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)+$`
+	Host string `json:"host"`
+
+	// Path prefix routed to the application.
+	// +optional
+	// +kubebuilder:default="/"
+	// +kubebuilder:validation:MaxLength=1024
+	// +kubebuilder:validation:Pattern=`^/[^\s]*$`
+	Path string `json:"path,omitempty"`
+
+	// Port names the entry of ports that receives the traffic; it must be TCP.
+	// When omitted, the first port, which must then be TCP.
+	// +optional
+	// +kubebuilder:validation:MaxLength=15
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([a-z0-9-]*[a-z0-9])?$`
+	Port string `json:"port,omitempty"`
+
+	// ClassName is the IngressClass to use; the cluster's default class when omitted.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	ClassName string `json:"className,omitempty"`
+
+	// TLSSecretName names a Secret of type kubernetes.io/tls in the application's namespace
+	// holding the host's certificate; plain HTTP when omitted.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	TLSSecretName string `json:"tlsSecretName,omitempty"`
+}
+
+// ApplicationAutoscaling bounds the replicas a HorizontalPodAutoscaler may choose.
+//
+// +kubebuilder:validation:XValidation:rule="!has(self.minReplicas) || self.minReplicas <= self.maxReplicas",message="autoscaling.minReplicas must be less than or equal to autoscaling.maxReplicas"
+type ApplicationAutoscaling struct {
+	// MinReplicas is the fewest pods, 1 to 10000.
+	// +optional
+	// +kubebuilder:default=1
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=10000
+	MinReplicas *int32 `json:"minReplicas,omitempty"`
+
+	// MaxReplicas is the most pods, 1 to 10000.
+	// +required
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=10000
+	MaxReplicas int32 `json:"maxReplicas"`
+
+	// TargetCPUUtilization is the average CPU use, in percent of the request, the autoscaler aims for.
+	// +optional
+	// +kubebuilder:default=80
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	TargetCPUUtilization *int32 `json:"targetCPUUtilization,omitempty"`
+}
+
+// DisruptionBudget says how many pods must stay up during voluntary disruptions: exactly one
+// of minAvailable or maxUnavailable, each a count or a percentage.
+//
+// +kubebuilder:validation:XValidation:rule="has(self.minAvailable) != has(self.maxUnavailable)",message="exactly one of disruptionBudget.minAvailable or disruptionBudget.maxUnavailable must be set"
+type DisruptionBudget struct {
+	// MinAvailable pods, as a count or a percentage, that must stay available.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="type(self) == int ? self >= 0 : self.matches('^(100|[1-9]?[0-9])%$')",message="minAvailable must be a non-negative integer or a percentage from 0% to 100%"
+	MinAvailable *intstr.IntOrString `json:"minAvailable,omitempty"`
+
+	// MaxUnavailable pods, as a count or a percentage, that may be down at once.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="type(self) == int ? self >= 0 : self.matches('^(100|[1-9]?[0-9])%$')",message="maxUnavailable must be a non-negative integer or a percentage from 0% to 100%"
+	MaxUnavailable *intstr.IntOrString `json:"maxUnavailable,omitempty"`
+}
+
+// ApplicationNetworkPolicy admits ingress traffic to the application's ports from its own
+// namespace (unless turned off) and from the namespaces it lists; all other ingress is denied.
+// Egress is not restricted.
+type ApplicationNetworkPolicy struct {
+	// AllowSameNamespace admits traffic from every pod in the application's namespace.
+	// +optional
+	// +kubebuilder:default=true
+	AllowSameNamespace *bool `json:"allowSameNamespace,omitempty"`
+
+	// AllowFromNamespaces names further namespaces whose pods are admitted, e.g. the ingress
+	// controller's. Matched on the kubernetes.io/metadata.name label.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=32
+	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:items:MaxLength=63
+	// +kubebuilder:validation:items:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	AllowFromNamespaces []string `json:"allowFromNamespaces,omitempty"`
 }
 
 // ApplicationSource is where an application comes from. Exactly one member is set.
