@@ -405,14 +405,33 @@ func ownerRef(c Change, obj ObjectRef) ObjectRef {
 	return refFromAPIVersion(c.Owner.APIVersion, c.Owner.Kind, ns, c.Owner.Name)
 }
 
+// containsAny reports whether s holds one of words. Words of up to three letters must start a
+// word of s ("oom" in "pod/oomkilled", not in "toomanyreplicas"); longer ones may sit anywhere,
+// as in "memorypressure".
 func containsAny(s string, words []string) bool {
 	for _, w := range words {
-		if strings.Contains(s, w) {
-			return true
+		if len(w) > 3 {
+			if strings.Contains(s, w) {
+				return true
+			}
+			continue
+		}
+		for i := 0; ; {
+			j := strings.Index(s[i:], w)
+			if j < 0 {
+				break
+			}
+			at := i + j
+			if at == 0 || !isAlnum(s[at-1]) {
+				return true
+			}
+			i = at + 1
 		}
 	}
 	return false
 }
+
+func isAlnum(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' }
 
 func roundDur(d time.Duration) string { return d.Round(time.Second).String() }
 

@@ -440,3 +440,9 @@ func TestDigests(t *testing.T) {
 	require.NoError(t, err)
 	assert.NotEqual(t, x, z)
 }
+
+func TestShortSymptomWordsStartAWord(t *testing.T) {
+	assert.True(t, containsAny("pod/oomkilled", []string{"oom"}))
+	assert.False(t, containsAny("hpa/scalinglimited/toomanyreplicas", []string{"oom"}), "not inside another word")
+	assert.True(t, containsAny("node/memorypressure", []string{"pressure"}), "longer words match anywhere")
+}

@@ -2,6 +2,7 @@ package incident
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -10,6 +11,8 @@ import (
 	"go.opentelemetry.io/otel/trace/noop"
 	"golang.org/x/time/rate"
 
+	"github.com/kubedevaiops/kubedevaiops/hub/ai"
+	"github.com/kubedevaiops/kubedevaiops/hub/ai/builtin"
 	"github.com/kubedevaiops/kubedevaiops/hub/diagnose"
 	"github.com/kubedevaiops/kubedevaiops/hub/raftnode"
 	"github.com/kubedevaiops/kubedevaiops/hub/store"
@@ -37,6 +40,9 @@ type Config struct {
 	Logger *slog.Logger
 	// Signer signs directives; without one, approved plans wait with a SigningUnavailable condition.
 	Signer Signer
+	// Engines answers diagnoses, with its fallback to the built-in engine; the built-in engine
+	// alone when nil.
+	Engines *ai.Registry
 	// Tracer records the hub's incident spans; nil records none.
 	Tracer trace.TracerProvider
 	// DirectiveTTL is how long a signed directive is valid; DefaultDirectiveTTL when zero.
@@ -54,15 +60,16 @@ type Config struct {
 // results from the streams it holds and delivers directives on them; the leader plans,
 // approves and signs (Run).
 type Hub struct {
-	node   *raftnode.Node
-	store  *store.Store
-	log    *slog.Logger
-	signer Signer
-	tracer trace.Tracer
-	ttl    time.Duration
-	dryRun bool
-	verify time.Duration
-	now    func() time.Time
+	node    *raftnode.Node
+	store   *store.Store
+	log     *slog.Logger
+	signer  Signer
+	tracer  trace.Tracer
+	ttl     time.Duration
+	dryRun  bool
+	verify  time.Duration
+	now     func() time.Time
+	engines *ai.Registry
 	// correlator groups the leader's diagnoses into fleet incidents.
 	correlator *diagnose.Correlator
 
@@ -82,6 +89,13 @@ func New(cfg Config) *Hub {
 		h.log = slog.New(slog.DiscardHandler)
 	}
 	h.log = h.log.With("component", "incident")
+	if h.engines = cfg.Engines; h.engines == nil {
+		reg, err := ai.NewRegistry(ai.Config{}, builtin.New())
+		if err != nil {
+			panic(fmt.Sprintf("the built-in engine alone does not make a registry: %v", err)) // a programming error
+		}
+		h.engines = reg
+	}
 	if h.ttl <= 0 {
 		h.ttl = DefaultDirectiveTTL
 	}

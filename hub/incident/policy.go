@@ -5,7 +5,9 @@ import (
 	"slices"
 	"sort"
 
+	clusterv1 "open-cluster-management.io/api/cluster/v1"
 	clusterv1beta1 "open-cluster-management.io/api/cluster/v1beta1"
+	clusterv1beta2 "open-cluster-management.io/api/cluster/v1beta2"
 
 	aiopsv1alpha1 "github.com/kubedevaiops/kubedevaiops/api/v1alpha1"
 	"github.com/kubedevaiops/kubedevaiops/hub/store"
@@ -119,4 +121,21 @@ func ruleFor(p *aiopsv1alpha1.AIOpsPolicy, cluster string, action aiopsv1alpha1.
 		r.approvals = 1
 	}
 	return r
+}
+
+// setsOf returns the ManagedClusterSet a cluster belongs to (by its exclusive set label), for
+// the AI registry's rule on external providers.
+func (h *Hub) setsOf(cluster string) []string {
+	res, err := h.store.Get(store.KindManagedCluster, "", cluster)
+	if err != nil {
+		return nil
+	}
+	var mc clusterv1.ManagedCluster
+	if res.Decode(&mc) != nil {
+		return nil
+	}
+	if s := mc.Labels[clusterv1beta2.ClusterSetLabel]; s != "" {
+		return []string{s}
+	}
+	return nil
 }

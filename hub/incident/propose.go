@@ -14,6 +14,7 @@ import (
 
 	hubv1alpha1 "github.com/kubedevaiops/kubedevaiops/api/hub/v1alpha1"
 	aiopsv1alpha1 "github.com/kubedevaiops/kubedevaiops/api/v1alpha1"
+	"github.com/kubedevaiops/kubedevaiops/hub/ai"
 	"github.com/kubedevaiops/kubedevaiops/hub/diagnose"
 	"github.com/kubedevaiops/kubedevaiops/hub/store"
 	"github.com/kubedevaiops/kubedevaiops/hub/writes"
@@ -27,12 +28,7 @@ const maxAttempts = 3
 // GenAI semantic-convention attributes of the engine's spans.
 const (
 	attrGenAIOperation = attribute.Key("gen_ai.operation.name")
-	attrGenAIProvider  = attribute.Key("gen_ai.provider.name")
-	attrGenAIModel     = attribute.Key("gen_ai.request.model")
 )
-
-// builtinProvider names the built-in engine as a GenAI provider.
-const builtinProvider = "kubedevaiops.builtin"
 
 // propose diagnoses an open incident and records a remediation plan for it (or, when there is
 // nothing to propose, why not), in one transaction with the incident's update and the audit.
@@ -40,12 +36,14 @@ func (h *Hub) propose(ctx context.Context, inc *hubv1alpha1.Incident, rv uint64,
 	now := h.now().UTC()
 	in := diagnose.Input{Cluster: inc.Spec.Cluster, Finding: findingOf(inc), Now: inc.Spec.LastObservedTime.Time, Knowledge: entries}
 	dctx, dspan := h.childSpan(inc.Spec.TraceParent, "incident.diagnose", now, attrIncident.String(inc.Name), attrCluster.String(inc.Spec.Cluster),
-		attrGenAIOperation.String("diagnose"), attrGenAIProvider.String(builtinProvider), attrGenAIModel.String(diagnose.Engine))
-	d, err := diagnose.Diagnose(in)
+		attrGenAIOperation.String("diagnose"))
+	res, err := h.engines.Diagnose(dctx, ai.DiagnoseRequest{Scope: ai.Scope{Clusters: []string{inc.Spec.Cluster}, ClusterSets: h.setsOf(inc.Spec.Cluster)}, Input: in})
 	if err != nil {
 		dspan.End()
 		return fmt.Errorf("diagnose incident %s: %w", inc.Name, err)
 	}
+	d := res.Answer.Diagnosis
+	dspan.SetAttributes(res.Attributes()...)
 	inputDigest, err := diagnose.InputDigest(in)
 	if err != nil {
 		dspan.End()
@@ -55,6 +53,7 @@ func (h *Hub) propose(ctx context.Context, inc *hubv1alpha1.Incident, rv uint64,
 	dspan.SetAttributes(attribute.String("kubedevaiops.root_cause", string(d.Category)), attribute.Float64("kubedevaiops.confidence", d.Confidence),
 		attribute.String("kubedevaiops.signature", d.Signature), attribute.String("kubedevaiops.fleet_incident", fleet.ID), attribute.Int("kubedevaiops.fleet_clusters", len(fleet.Clusters)))
 	dspan.End()
+	engine := res.Provider + "/" + res.Model
 
 	next := inc.DeepCopy()
 	next.Status.IncidentSignature, next.Status.RootCause, next.Status.FleetIncident = d.Signature, string(d.Category), fleet.ID
@@ -72,8 +71,8 @@ func (h *Hub) propose(ctx context.Context, inc *hubv1alpha1.Incident, rv uint64,
 	if !ok {
 		next.Status.Message = fmt.Sprintf("%s: no remediation to propose (%s)", d.Hypothesis, rule.reason)
 		cmd, err := transaction(update(store.KindIncident, next, rv), audit(store.AuditEntry{
-			Actor: "engine/" + d.Engine, Action: "incident.diagnose", Target: "Incident/" + inc.Name, Cluster: inc.Spec.Cluster, TraceID: traceIDOf(inc.Spec.TraceParent),
-			Details: mustJSON(map[string]any{"inputDigest": inputDigest, "engine": d.Engine, "rootCause": d.Category, "confidence": d.Confidence, "hypothesis": d.Hypothesis}),
+			Actor: "engine/" + engine, Action: "incident.diagnose", Target: "Incident/" + inc.Name, Cluster: inc.Spec.Cluster, TraceID: traceIDOf(inc.Spec.TraceParent),
+			Details: mustJSON(map[string]any{"inputDigest": inputDigest, "engine": engine, "rootCause": d.Category, "confidence": d.Confidence, "hypothesis": d.Hypothesis, "fallback": res.Note()}),
 		}))
 		if err != nil {
 			return err
@@ -94,7 +93,7 @@ func (h *Hub) propose(ctx context.Context, inc *hubv1alpha1.Incident, rv uint64,
 			Type: hubv1alpha1.PlanRemediation, Summary: truncate(fmt.Sprintf("%s %s on %s: %s", choice.Action, choice.Target.String(), inc.Spec.Cluster, d.Hypothesis), 300),
 			Targets:   hubv1alpha1.PlanTargets{Clusters: []string{inc.Spec.Cluster}},
 			Actions:   []hubv1alpha1.PlannedAction{{Cluster: inc.Spec.Cluster, Type: choice.Action, Target: targetOf(choice.Target), Parameters: choice.Parameters, Risk: rule.risk}},
-			Rationale: rationale(d, choice), IncidentRef: inc.Name, ProposedBy: "engine/" + d.Engine, Engine: d.Engine, InputDigest: inputDigest,
+			Rationale: rationale(d, choice, res.Note()), IncidentRef: inc.Name, ProposedBy: "engine/" + engine, Engine: engine, InputDigest: inputDigest,
 			Confidence: strconv.FormatFloat(choice.Confidence, 'f', 3, 64), Alternatives: alternatives(d, choice), RequiredApprovals: int32(rule.approvals),
 			TraceParent: traceparentOf(pctx),
 		},
@@ -118,7 +117,7 @@ func (h *Hub) propose(ctx context.Context, inc *hubv1alpha1.Incident, rv uint64,
 	traceID := traceIDOf(p.Spec.TraceParent)
 	ops := []op{create(store.KindPlan, p), update(store.KindIncident, next, rv), audit(store.AuditEntry{
 		Actor: p.Spec.ProposedBy, Action: "plan.propose", Target: "Plan/" + name, Cluster: inc.Spec.Cluster, TraceID: traceID,
-		Details: mustJSON(map[string]any{"incident": inc.Name, "inputDigest": inputDigest, "engine": d.Engine, "rootCause": d.Category, "diagnosisConfidence": d.Confidence,
+		Details: mustJSON(map[string]any{"incident": inc.Name, "inputDigest": inputDigest, "engine": engine, "fallback": res.Note(), "rootCause": d.Category, "diagnosisConfidence": d.Confidence,
 			"action": choice.Action, "target": choice.Target.String(), "parameters": choice.Parameters, "confidence": p.Spec.Confidence, "risk": rule.risk,
 			"requiredApprovals": rule.approvals, "rationale": p.Spec.Rationale, "fleetIncident": fleet.ID}),
 	})}
@@ -170,8 +169,11 @@ func choose(d diagnose.Diagnosis, policy *aiopsv1alpha1.AIOpsPolicy, cluster str
 	return diagnose.Remediation{}, approvalRule{reason: "the diagnosis has no safe remediation"}, false
 }
 
-func rationale(d diagnose.Diagnosis, r diagnose.Remediation) string {
+func rationale(d diagnose.Diagnosis, r diagnose.Remediation, fallback string) string {
 	var b strings.Builder
+	if fallback != "" {
+		b.WriteString(fallback + " ")
+	}
 	fmt.Fprintf(&b, "%s (root cause %s, confidence %.2f). ", d.Hypothesis, d.Category, d.Confidence)
 	if s := d.SuspectChange; s != nil {
 		fmt.Fprintf(&b, "Suspect change: %s revision %d -> %d, %s before the failure. ", s.Owner.String(), s.FromRevision, s.ToRevision, s.Lead.Round(time.Second))
