@@ -431,7 +431,9 @@ func containsAny(s string, words []string) bool {
 	return false
 }
 
-func isAlnum(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' }
+func isAlnum(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+}
 
 func roundDur(d time.Duration) string { return d.Round(time.Second).String() }
 
