@@ -50,7 +50,7 @@ func (e Engine) Explain(ctx context.Context, req ai.ExplainRequest) (ai.ExplainA
 	if err != nil {
 		return ai.ExplainAnswer{}, meta(info), err
 	}
-	return ai.ExplainAnswer{Summary: ex.Summary, Points: sentences(ex.Details)}, meta(info), nil
+	return ai.ExplainAnswer{Summary: ex.Summary, Points: append([]string{}, sentences(ex.Details)...)}, meta(info), nil
 }
 
 // Answer answers a question from the incidents of the clusters in scope.
@@ -82,7 +82,7 @@ func (e Engine) Answer(ctx context.Context, req ai.QuestionRequest) (ai.Question
 	if err != nil {
 		return ai.QuestionAnswer{}, meta(info), err
 	}
-	out := ai.QuestionAnswer{Answer: ans.Text}
+	out := ai.QuestionAnswer{Answer: ans.Text, Facts: []string{}}
 	for _, r := range ans.References {
 		out.Facts = append(out.Facts, strings.TrimSpace(fmt.Sprintf("%s %s %s/%s", r.Cluster, r.Kind, r.Namespace, r.Name)))
 	}
