@@ -16,7 +16,7 @@ GENERATED := api proto charts/kubedevaiops-agent/crds test/capi/testdata
 
 export TESTBIN
 
-.PHONY: help build test testbin generate check-generated lint bench bench-store bench-fleet demo tools clean test-linearizability
+.PHONY: fuzz help build test testbin generate check-generated lint bench bench-store bench-fleet demo tools clean test-linearizability
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -58,6 +58,7 @@ lint: tools ## gofmt, go vet and buf lint
 test: lint check-generated testbin ## everything CI checks: lint, generated code, test binaries, all tests
 	$(GO) test -count=1 -timeout 20m ./...
 	tools/testbin/leftovers.sh
+	FUZZTIME=$(or $(FUZZTIME),3s) GO=$(GO) tools/fuzz/run.sh
 
 test-linearizability: ## the long linearizability run: SCHEDULES fault schedules (default 100: leader kills and partitions) against a 3-member hub
 	LINEARIZABILITY_SCHEDULES=$(or $(SCHEDULES),100) $(GO) test -count=1 -timeout 180m -run TestLinearizableUnderLeaderKillsAndPartitions -v ./test/hub/
@@ -67,6 +68,9 @@ bench-store: testbin ## committed writes/s and p50/p99 of a 3-member hub and a 3
 
 bench-fleet: testbin ## registrations/s, hub RSS per spoke and ingest of simulated spokes (FLEET_SIZES, default 1000,10000)
 	$(GO) test -run '^$$' -bench BenchmarkFleet -benchtime=1x -timeout 90m ./test/fleet/
+
+fuzz: ## run every fuzz target for FUZZTIME (default 30s) each
+	FUZZTIME=$(or $(FUZZTIME),30s) GO=$(GO) tools/fuzz/run.sh
 
 bench: testbin ## run the benchmarks (only the packages that have some, so no suite starts its test bed for nothing)
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime=$(BENCHTIME) \
