@@ -237,7 +237,7 @@ func runMember(ctx context.Context, opts memberOptions, out io.Writer) error {
 		defer stopMetrics()
 	}
 	api := fleetapi.New(fleetapi.Config{Node: node, Store: fsm, Logger: log, GRPCAddr: opts.grpcAdvertise(), Registrar: registrar, Inventory: spokes,
-		Plans: incidents, Traces: tel.Store(), Engines: engines})
+		Plans: incidents, Traces: tel.Store(), Engines: engines, ExternalAIForbidden: incidents.ExternalAIForbidden})
 	node.RunWhileLeader("member-registry", api.KeepMemberRecords)
 	node.RunWhileLeader("cluster-health", spokes.Health)
 	node.RunWhileLeader("registration-gc", registrar.CollectGarbage)

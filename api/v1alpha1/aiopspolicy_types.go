@@ -55,6 +55,13 @@ type AIOpsPolicySpec struct {
 	// +optional
 	Cost *CostPolicy `json:"cost,omitempty"`
 
+	// ExternalAI says whether the data of the clusters under this policy may be sent, anonymised,
+	// to external AI providers (Google Jules, OpenAI-compatible servers). Forbidden keeps every
+	// task on the hub's built-in engine.
+	// +optional
+	// +kubebuilder:default=Allowed
+	ExternalAI ExternalAIMode `json:"externalAI,omitempty"`
+
 	// Targets says which clusters the hub rolls this policy out to.
 	// +optional
 	Targets *PolicyTargets `json:"targets,omitempty"`
@@ -64,6 +71,17 @@ type AIOpsPolicySpec struct {
 	// +optional
 	DryRun bool `json:"dryRun,omitempty"`
 }
+
+// ExternalAIMode says whether external AI providers may see a cluster's data.
+//
+// +kubebuilder:validation:Enum=Allowed;Forbidden
+type ExternalAIMode string
+
+// The external AI modes.
+const (
+	ExternalAIAllowed   ExternalAIMode = "Allowed"
+	ExternalAIForbidden ExternalAIMode = "Forbidden"
+)
 
 // AllowedAction permits one action type and grades its risk.
 type AllowedAction struct {

@@ -178,6 +178,9 @@ func (r *Registry) allowed(provider string, s Scope) (bool, string) {
 	if !r.External(provider) {
 		return true, ""
 	}
+	if s.ExternalForbiddenBy != "" {
+		return false, "external providers are forbidden by " + s.ExternalForbiddenBy
+	}
 	for _, c := range s.Clusters {
 		if slices.Contains(r.cfg.ExternalForbidden.Clusters, c) {
 			return false, fmt.Sprintf("external providers are forbidden for cluster %s", c)

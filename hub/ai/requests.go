@@ -16,6 +16,9 @@ import (
 type Scope struct {
 	Clusters    []string `json:"clusters,omitempty"`
 	ClusterSets []string `json:"clusterSets,omitempty"`
+	// ExternalForbiddenBy names what forbids external providers for these clusters, e.g. the
+	// AIOpsPolicy "regulated" with externalAI: Forbidden; empty when nothing does.
+	ExternalForbiddenBy string `json:"externalForbiddenBy,omitempty"`
 }
 
 // DiagnoseRequest asks for the root cause of one incident.

@@ -110,6 +110,9 @@ func (s *Server) scope(clusters []string) (ai.Scope, error) {
 	for c := range want {
 		return ai.Scope{}, status.Errorf(codes.NotFound, "cluster %s is not registered with this hub", c)
 	}
+	if s.forbid != nil {
+		sc.ExternalForbiddenBy = s.forbid(sc.Clusters)
+	}
 	return sc, nil
 }
 

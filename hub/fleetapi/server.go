@@ -35,6 +35,8 @@ type Config struct {
 	Traces TraceSource
 	// Engines answers questions and explains plans.
 	Engines *ai.Registry
+	// ExternalAIForbidden names what forbids external AI providers for clusters, or "".
+	ExternalAIForbidden func(clusters []string) string
 }
 
 // Server implements the Fleet service. RPCs that later capabilities own (cluster acceptance,
@@ -50,6 +52,7 @@ type Server struct {
 	plans   PlanDecider
 	traces  TraceSource
 	engines *ai.Registry
+	forbid  func(clusters []string) string
 }
 
 // New returns the Fleet API of one member.
@@ -58,7 +61,7 @@ func New(cfg Config) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Server{node: cfg.Node, store: cfg.Store, log: log, addr: cfg.GRPCAddr, reg: cfg.Registrar, inv: cfg.Inventory, plans: cfg.Plans, traces: cfg.Traces, engines: cfg.Engines}
+	return &Server{node: cfg.Node, store: cfg.Store, log: log, addr: cfg.GRPCAddr, reg: cfg.Registrar, inv: cfg.Inventory, plans: cfg.Plans, traces: cfg.Traces, engines: cfg.Engines, forbid: cfg.ExternalAIForbidden}
 }
 
 // commit proposes one encoded command and returns the store's result for it.

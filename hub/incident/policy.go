@@ -139,3 +139,24 @@ func (h *Hub) setsOf(cluster string) []string {
 	}
 	return nil
 }
+
+// ExternalAIForbidden names the AIOpsPolicy that forbids external AI providers for one of the
+// clusters (any policy targeting a cluster can forbid them), or returns "" when none does.
+func (h *Hub) ExternalAIForbidden(clusters []string) string {
+	items, _, err := h.store.List(store.KindAIOpsPolicy, "", "")
+	if err != nil {
+		return "the AIOpsPolicies, which could not be read"
+	}
+	for _, it := range items {
+		var p aiopsv1alpha1.AIOpsPolicy
+		if it.Decode(&p) != nil || p.Spec.ExternalAI != aiopsv1alpha1.ExternalAIForbidden {
+			continue
+		}
+		for _, c := range clusters {
+			if ok, err := h.targets(&p, c); err != nil || ok {
+				return fmt.Sprintf("AIOpsPolicy %s (externalAI: Forbidden) for cluster %s", p.Name, c)
+			}
+		}
+	}
+	return ""
+}

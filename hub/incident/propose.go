@@ -37,7 +37,8 @@ func (h *Hub) propose(ctx context.Context, inc *hubv1alpha1.Incident, rv uint64,
 	in := diagnose.Input{Cluster: inc.Spec.Cluster, Finding: findingOf(inc), Now: inc.Spec.LastObservedTime.Time, Knowledge: entries}
 	dctx, dspan := h.childSpan(inc.Spec.TraceParent, "incident.diagnose", now, attrIncident.String(inc.Name), attrCluster.String(inc.Spec.Cluster),
 		attrGenAIOperation.String("diagnose"))
-	res, err := h.engines.Diagnose(dctx, ai.DiagnoseRequest{Scope: ai.Scope{Clusters: []string{inc.Spec.Cluster}, ClusterSets: h.setsOf(inc.Spec.Cluster)}, Input: in})
+	res, err := h.engines.Diagnose(dctx, ai.DiagnoseRequest{Scope: ai.Scope{Clusters: []string{inc.Spec.Cluster}, ClusterSets: h.setsOf(inc.Spec.Cluster),
+		ExternalForbiddenBy: h.ExternalAIForbidden([]string{inc.Spec.Cluster})}, Input: in})
 	if err != nil {
 		dspan.End()
 		return fmt.Errorf("diagnose incident %s: %w", inc.Name, err)
