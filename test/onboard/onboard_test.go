@@ -220,6 +220,16 @@ spec:
 		return nil
 	})
 
+	t.Run("in a cluster, an application's cluster cannot change", func(t *testing.T) {
+		app := &aiopsv1alpha1.ManagedApplication{ObjectMeta: metav1.ObjectMeta{Name: "moving", Namespace: namespace}, Spec: aiopsv1alpha1.ManagedApplicationSpec{
+			Cluster: "prod-eu", Source: aiopsv1alpha1.ApplicationSource{Image: &aiopsv1alpha1.ImageSource{Repository: "registry.example.com/shop", Tag: "1.0"}}}}
+		require.NoError(t, kube.Create(ctx, app))
+		app.Spec.Cluster = "prod-us"
+		err := kube.Update(ctx, app)
+		require.True(t, apierrors.IsInvalid(err), "refused as invalid: %v", err)
+		assert.Contains(t, err.Error(), "cluster is immutable")
+	})
+
 	t.Run("the Jules key leaks nowhere", func(t *testing.T) {
 		for _, r := range srv.Requests() {
 			require.Equal(t, key, r.Header.Get("X-Goog-Api-Key"), "the hub called Jules with the planted key")
