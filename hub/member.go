@@ -67,6 +67,8 @@ type memberOptions struct {
 	DirectiveTTL  time.Duration
 	VerifyTimeout time.Duration
 	DryRunActions bool
+	// AI configures the engines and providers.
+	AI aiOptions
 	// OTLP is where traces are exported.
 	OTLP otlpOptions
 	// Jules configures the Google Jules provider (onboarding); on when Vault is, which holds its key.
@@ -216,7 +218,11 @@ func runMember(ctx context.Context, opts memberOptions, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	incidentCfg := incident.Config{Node: node, Store: fsm, Logger: log, Tracer: tel.TracerProvider(), DirectiveTTL: opts.DirectiveTTL, VerifyTimeout: opts.VerifyTimeout, DryRun: opts.DryRunActions}
+	engines, err := newEngines(opts.AI, vault, metrics, tel.TracerProvider(), log)
+	if err != nil {
+		return err
+	}
+	incidentCfg := incident.Config{Node: node, Store: fsm, Logger: log, Tracer: tel.TracerProvider(), Engines: engines, DirectiveTTL: opts.DirectiveTTL, VerifyTimeout: opts.VerifyTimeout, DryRun: opts.DryRunActions}
 	spokeCfg := spokeapi.Config{Node: node, Store: fsm, Registrar: registrar, Logger: log, Metrics: metrics, Spans: tel}
 	if signer != nil {
 		incidentCfg.Signer, spokeCfg.Keys = signer, signer
@@ -233,7 +239,7 @@ func runMember(ctx context.Context, opts memberOptions, out io.Writer) error {
 		defer stopMetrics()
 	}
 	api := fleetapi.New(fleetapi.Config{Node: node, Store: fsm, Logger: log, GRPCAddr: opts.grpcAdvertise(), Registrar: registrar, Inventory: spokes,
-		Plans: incidents, Traces: tel.Store()})
+		Plans: incidents, Traces: tel.Store(), Engines: engines})
 	node.RunWhileLeader("member-registry", api.KeepMemberRecords)
 	node.RunWhileLeader("cluster-health", spokes.Health)
 	node.RunWhileLeader("registration-gc", registrar.CollectGarbage)

@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/kubedevaiops/kubedevaiops/hub/ai"
 	"github.com/kubedevaiops/kubedevaiops/hub/grpcerr"
 	"github.com/kubedevaiops/kubedevaiops/hub/raftnode"
 	"github.com/kubedevaiops/kubedevaiops/hub/registration"
@@ -32,20 +33,23 @@ type Config struct {
 	Plans PlanDecider
 	// Traces answers GetTrace from this member's recent spans.
 	Traces TraceSource
+	// Engines answers questions and explains plans.
+	Engines *ai.Registry
 }
 
 // Server implements the Fleet service. RPCs that later capabilities own (cluster acceptance,
 // tokens, placements, plans) answer UNIMPLEMENTED until they land.
 type Server struct {
 	fleetv1.UnimplementedFleetServer
-	node   *raftnode.Node
-	store  *store.Store
-	log    *slog.Logger
-	addr   string
-	reg    *registration.Registrar
-	inv    InventorySource
-	plans  PlanDecider
-	traces TraceSource
+	node    *raftnode.Node
+	store   *store.Store
+	log     *slog.Logger
+	addr    string
+	reg     *registration.Registrar
+	inv     InventorySource
+	plans   PlanDecider
+	traces  TraceSource
+	engines *ai.Registry
 }
 
 // New returns the Fleet API of one member.
@@ -54,7 +58,7 @@ func New(cfg Config) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Server{node: cfg.Node, store: cfg.Store, log: log, addr: cfg.GRPCAddr, reg: cfg.Registrar, inv: cfg.Inventory, plans: cfg.Plans, traces: cfg.Traces}
+	return &Server{node: cfg.Node, store: cfg.Store, log: log, addr: cfg.GRPCAddr, reg: cfg.Registrar, inv: cfg.Inventory, plans: cfg.Plans, traces: cfg.Traces, engines: cfg.Engines}
 }
 
 // commit proposes one encoded command and returns the store's result for it.

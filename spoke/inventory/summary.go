@@ -40,6 +40,14 @@ func Summarize(gvk schema.GroupVersionKind, obj client.Object) *fleetv1.Inventor
 		gv, _ := schema.ParseGroupVersion(o.APIVersion)
 		out.Owners = append(out.Owners, &fleetv1.ObjectRef{Group: gv.Group, Version: gv.Version, Kind: o.Kind, Namespace: obj.GetNamespace(), Name: o.Name, Uid: string(o.UID)})
 	}
+	switch o := obj.(type) {
+	case *appsv1.Deployment:
+		out.ContainerImages = images(o.Spec.Template.Spec)
+	case *appsv1.StatefulSet:
+		out.ContainerImages = images(o.Spec.Template.Spec)
+	case *appsv1.DaemonSet:
+		out.ContainerImages = images(o.Spec.Template.Spec)
+	}
 	if ev, ok := obj.(*corev1.Event); ok {
 		io := ev.InvolvedObject
 		gv, _ := schema.ParseGroupVersion(io.APIVersion)
@@ -197,4 +205,12 @@ func nodeSummary(n *corev1.Node) *fleetv1.StatusSummary {
 // Key identifies an object within the inventory, as the hub keys it.
 func Key(r *fleetv1.ObjectRef) string {
 	return fmt.Sprintf("%s/%s/%s/%s", r.GetGroup(), r.GetKind(), r.GetNamespace(), r.GetName())
+}
+
+func images(spec corev1.PodSpec) []string {
+	out := make([]string, 0, len(spec.Containers))
+	for _, c := range spec.Containers {
+		out = append(out, c.Name+"="+c.Image)
+	}
+	return out
 }

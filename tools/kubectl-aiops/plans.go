@@ -117,8 +117,63 @@ func newPlansCommand(conn *connection, output *string) *cobra.Command {
 		c.Flags().StringVar(&comment, "comment", "", "your note, recorded in the audit log (required to reject)")
 		c.Flags().StringVar(&version, "resource-version", "", "the version you reviewed (from plans show); refused if the plan changed since")
 	}
-	plans.AddCommand(list, show, approve, reject)
+	explain := &cobra.Command{
+		Use:   "explain NAME",
+		Short: "Explain a plan in a few sentences (from the provider the hub routes explanations to)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withFleet(conn, func(ctx context.Context, c fleetv1.FleetClient) error {
+				out, err := c.ExplainPlan(ctx, &fleetv1.ExplainPlanRequest{Name: args[0]})
+				if err != nil {
+					return err
+				}
+				return printResult(cmd.OutOrStdout(), *output, out, func(tw *tabwriter.Writer) {
+					fmt.Fprintln(tw, out.GetSummary())
+					for _, p := range out.GetPoints() {
+						fmt.Fprintf(tw, "- %s\n", p)
+					}
+					fmt.Fprintln(tw, sourceLine(out.GetSource()))
+				})
+			})
+		},
+	}
+	plans.AddCommand(list, show, approve, reject, explain)
 	return plans
+}
+
+// newAskCommand is "kubectl aiops ask": a question about the fleet.
+func newAskCommand(conn *connection, output *string) *cobra.Command {
+	var clusters []string
+	ask := &cobra.Command{
+		Use:   "ask QUESTION",
+		Short: "Ask a question about the fleet, e.g. \"what is wrong with cluster prod-eu-1\"",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withFleet(conn, func(ctx context.Context, c fleetv1.FleetClient) error {
+				out, err := c.Ask(ctx, &fleetv1.AskRequest{Question: strings.Join(args, " "), Clusters: clusters})
+				if err != nil {
+					return err
+				}
+				return printResult(cmd.OutOrStdout(), *output, out, func(tw *tabwriter.Writer) {
+					fmt.Fprintln(tw, out.GetAnswer())
+					for _, f := range out.GetFacts() {
+						fmt.Fprintf(tw, "- %s\n", f)
+					}
+					fmt.Fprintln(tw, sourceLine(out.GetSource()))
+				})
+			})
+		},
+	}
+	ask.Flags().StringSliceVar(&clusters, "cluster", nil, "the clusters the question is about (default: all)")
+	return ask
+}
+
+func sourceLine(s *fleetv1.AIAnswerSource) string {
+	line := fmt.Sprintf("(answered by %s, model %s", s.GetProvider(), dash(s.GetModel()))
+	if s.GetFellBack() {
+		line += "; fell back: " + s.GetFallbackReason()
+	}
+	return line + ")"
 }
 
 func approvalSummary(p *hubv1alpha1.Plan) string {

@@ -4393,6 +4393,308 @@ func (x *GetTraceResponse) GetUnreachableMembers() []string {
 	return nil
 }
 
+// AIAnswerSource says who answered a question or explained a plan.
+type AIAnswerSource struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Provider that answered, e.g. "builtin" or "openai".
+	Provider string `protobuf:"bytes,1,opt,name=provider,proto3" json:"provider,omitempty"`
+	// Model that answered.
+	Model string `protobuf:"bytes,2,opt,name=model,proto3" json:"model,omitempty"`
+	// True when the answer is not from the route's first provider.
+	FellBack bool `protobuf:"varint,3,opt,name=fell_back,json=fellBack,proto3" json:"fell_back,omitempty"`
+	// Why the earlier providers did not answer.
+	FallbackReason string `protobuf:"bytes,4,opt,name=fallback_reason,json=fallbackReason,proto3" json:"fallback_reason,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *AIAnswerSource) Reset() {
+	*x = AIAnswerSource{}
+	mi := &file_fleet_v1_fleet_proto_msgTypes[70]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AIAnswerSource) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AIAnswerSource) ProtoMessage() {}
+
+func (x *AIAnswerSource) ProtoReflect() protoreflect.Message {
+	mi := &file_fleet_v1_fleet_proto_msgTypes[70]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AIAnswerSource.ProtoReflect.Descriptor instead.
+func (*AIAnswerSource) Descriptor() ([]byte, []int) {
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{70}
+}
+
+func (x *AIAnswerSource) GetProvider() string {
+	if x != nil {
+		return x.Provider
+	}
+	return ""
+}
+
+func (x *AIAnswerSource) GetModel() string {
+	if x != nil {
+		return x.Model
+	}
+	return ""
+}
+
+func (x *AIAnswerSource) GetFellBack() bool {
+	if x != nil {
+		return x.FellBack
+	}
+	return false
+}
+
+func (x *AIAnswerSource) GetFallbackReason() string {
+	if x != nil {
+		return x.FallbackReason
+	}
+	return ""
+}
+
+// AskRequest is a question about the fleet.
+type AskRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The question, e.g. "what is wrong with cluster prod-eu-1".
+	Question string `protobuf:"bytes,1,opt,name=question,proto3" json:"question,omitempty"`
+	// Clusters the question is about; empty means every registered cluster.
+	Clusters      []string `protobuf:"bytes,2,rep,name=clusters,proto3" json:"clusters,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AskRequest) Reset() {
+	*x = AskRequest{}
+	mi := &file_fleet_v1_fleet_proto_msgTypes[71]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AskRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AskRequest) ProtoMessage() {}
+
+func (x *AskRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fleet_v1_fleet_proto_msgTypes[71]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AskRequest.ProtoReflect.Descriptor instead.
+func (*AskRequest) Descriptor() ([]byte, []int) {
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{71}
+}
+
+func (x *AskRequest) GetQuestion() string {
+	if x != nil {
+		return x.Question
+	}
+	return ""
+}
+
+func (x *AskRequest) GetClusters() []string {
+	if x != nil {
+		return x.Clusters
+	}
+	return nil
+}
+
+// AskResponse is the answer.
+type AskResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The answer in a few sentences.
+	Answer string `protobuf:"bytes,1,opt,name=answer,proto3" json:"answer,omitempty"`
+	// Facts the answer rests on.
+	Facts []string `protobuf:"bytes,2,rep,name=facts,proto3" json:"facts,omitempty"`
+	// Who answered.
+	Source        *AIAnswerSource `protobuf:"bytes,3,opt,name=source,proto3" json:"source,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AskResponse) Reset() {
+	*x = AskResponse{}
+	mi := &file_fleet_v1_fleet_proto_msgTypes[72]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AskResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AskResponse) ProtoMessage() {}
+
+func (x *AskResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_fleet_v1_fleet_proto_msgTypes[72]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AskResponse.ProtoReflect.Descriptor instead.
+func (*AskResponse) Descriptor() ([]byte, []int) {
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{72}
+}
+
+func (x *AskResponse) GetAnswer() string {
+	if x != nil {
+		return x.Answer
+	}
+	return ""
+}
+
+func (x *AskResponse) GetFacts() []string {
+	if x != nil {
+		return x.Facts
+	}
+	return nil
+}
+
+func (x *AskResponse) GetSource() *AIAnswerSource {
+	if x != nil {
+		return x.Source
+	}
+	return nil
+}
+
+// ExplainPlanRequest names a plan.
+type ExplainPlanRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Plan name.
+	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExplainPlanRequest) Reset() {
+	*x = ExplainPlanRequest{}
+	mi := &file_fleet_v1_fleet_proto_msgTypes[73]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExplainPlanRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExplainPlanRequest) ProtoMessage() {}
+
+func (x *ExplainPlanRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fleet_v1_fleet_proto_msgTypes[73]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExplainPlanRequest.ProtoReflect.Descriptor instead.
+func (*ExplainPlanRequest) Descriptor() ([]byte, []int) {
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{73}
+}
+
+func (x *ExplainPlanRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// ExplainPlanResponse explains the plan.
+type ExplainPlanResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A short paragraph.
+	Summary string `protobuf:"bytes,1,opt,name=summary,proto3" json:"summary,omitempty"`
+	// The facts behind it, one sentence each.
+	Points []string `protobuf:"bytes,2,rep,name=points,proto3" json:"points,omitempty"`
+	// Who explained.
+	Source        *AIAnswerSource `protobuf:"bytes,3,opt,name=source,proto3" json:"source,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExplainPlanResponse) Reset() {
+	*x = ExplainPlanResponse{}
+	mi := &file_fleet_v1_fleet_proto_msgTypes[74]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExplainPlanResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExplainPlanResponse) ProtoMessage() {}
+
+func (x *ExplainPlanResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_fleet_v1_fleet_proto_msgTypes[74]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExplainPlanResponse.ProtoReflect.Descriptor instead.
+func (*ExplainPlanResponse) Descriptor() ([]byte, []int) {
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{74}
+}
+
+func (x *ExplainPlanResponse) GetSummary() string {
+	if x != nil {
+		return x.Summary
+	}
+	return ""
+}
+
+func (x *ExplainPlanResponse) GetPoints() []string {
+	if x != nil {
+		return x.Points
+	}
+	return nil
+}
+
+func (x *ExplainPlanResponse) GetSource() *AIAnswerSource {
+	if x != nil {
+		return x.Source
+	}
+	return nil
+}
+
 // ListApprovalsRequest filters and pages approval records.
 type ListApprovalsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -4414,7 +4716,7 @@ type ListApprovalsRequest struct {
 
 func (x *ListApprovalsRequest) Reset() {
 	*x = ListApprovalsRequest{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[70]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4426,7 +4728,7 @@ func (x *ListApprovalsRequest) String() string {
 func (*ListApprovalsRequest) ProtoMessage() {}
 
 func (x *ListApprovalsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[70]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4439,7 +4741,7 @@ func (x *ListApprovalsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListApprovalsRequest.ProtoReflect.Descriptor instead.
 func (*ListApprovalsRequest) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{70}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *ListApprovalsRequest) GetPageSize() int32 {
@@ -4497,7 +4799,7 @@ type ListApprovalsResponse struct {
 
 func (x *ListApprovalsResponse) Reset() {
 	*x = ListApprovalsResponse{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[71]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4509,7 +4811,7 @@ func (x *ListApprovalsResponse) String() string {
 func (*ListApprovalsResponse) ProtoMessage() {}
 
 func (x *ListApprovalsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[71]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4522,7 +4824,7 @@ func (x *ListApprovalsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListApprovalsResponse.ProtoReflect.Descriptor instead.
 func (*ListApprovalsResponse) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{71}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *ListApprovalsResponse) GetApprovals() []*Resource {
@@ -4552,7 +4854,7 @@ type GetApprovalRequest struct {
 
 func (x *GetApprovalRequest) Reset() {
 	*x = GetApprovalRequest{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[72]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4564,7 +4866,7 @@ func (x *GetApprovalRequest) String() string {
 func (*GetApprovalRequest) ProtoMessage() {}
 
 func (x *GetApprovalRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[72]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4577,7 +4879,7 @@ func (x *GetApprovalRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetApprovalRequest.ProtoReflect.Descriptor instead.
 func (*GetApprovalRequest) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{72}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *GetApprovalRequest) GetName() string {
@@ -4605,7 +4907,7 @@ type GetApprovalResponse struct {
 
 func (x *GetApprovalResponse) Reset() {
 	*x = GetApprovalResponse{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[73]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4617,7 +4919,7 @@ func (x *GetApprovalResponse) String() string {
 func (*GetApprovalResponse) ProtoMessage() {}
 
 func (x *GetApprovalResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[73]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4630,7 +4932,7 @@ func (x *GetApprovalResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetApprovalResponse.ProtoReflect.Descriptor instead.
 func (*GetApprovalResponse) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{73}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *GetApprovalResponse) GetApproval() *Resource {
@@ -4670,7 +4972,7 @@ type AuditRecord struct {
 
 func (x *AuditRecord) Reset() {
 	*x = AuditRecord{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[74]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4682,7 +4984,7 @@ func (x *AuditRecord) String() string {
 func (*AuditRecord) ProtoMessage() {}
 
 func (x *AuditRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[74]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4695,7 +4997,7 @@ func (x *AuditRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditRecord.ProtoReflect.Descriptor instead.
 func (*AuditRecord) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{74}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *AuditRecord) GetIndex() uint64 {
@@ -4791,7 +5093,7 @@ type ListAuditRequest struct {
 
 func (x *ListAuditRequest) Reset() {
 	*x = ListAuditRequest{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[75]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4803,7 +5105,7 @@ func (x *ListAuditRequest) String() string {
 func (*ListAuditRequest) ProtoMessage() {}
 
 func (x *ListAuditRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[75]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4816,7 +5118,7 @@ func (x *ListAuditRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditRequest.ProtoReflect.Descriptor instead.
 func (*ListAuditRequest) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{75}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{80}
 }
 
 func (x *ListAuditRequest) GetPageSize() int32 {
@@ -4883,7 +5185,7 @@ type ListAuditResponse struct {
 
 func (x *ListAuditResponse) Reset() {
 	*x = ListAuditResponse{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[76]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[81]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4895,7 +5197,7 @@ func (x *ListAuditResponse) String() string {
 func (*ListAuditResponse) ProtoMessage() {}
 
 func (x *ListAuditResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[76]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[81]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4908,7 +5210,7 @@ func (x *ListAuditResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditResponse.ProtoReflect.Descriptor instead.
 func (*ListAuditResponse) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{76}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{81}
 }
 
 func (x *ListAuditResponse) GetRecords() []*AuditRecord {
@@ -4945,7 +5247,7 @@ type VerifyAuditRequest struct {
 
 func (x *VerifyAuditRequest) Reset() {
 	*x = VerifyAuditRequest{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[77]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[82]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4957,7 +5259,7 @@ func (x *VerifyAuditRequest) String() string {
 func (*VerifyAuditRequest) ProtoMessage() {}
 
 func (x *VerifyAuditRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[77]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[82]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4970,7 +5272,7 @@ func (x *VerifyAuditRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyAuditRequest.ProtoReflect.Descriptor instead.
 func (*VerifyAuditRequest) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{77}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{82}
 }
 
 func (x *VerifyAuditRequest) GetFromIndex() uint64 {
@@ -5006,7 +5308,7 @@ type VerifyAuditResponse struct {
 
 func (x *VerifyAuditResponse) Reset() {
 	*x = VerifyAuditResponse{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[78]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[83]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5018,7 +5320,7 @@ func (x *VerifyAuditResponse) String() string {
 func (*VerifyAuditResponse) ProtoMessage() {}
 
 func (x *VerifyAuditResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[78]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[83]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5031,7 +5333,7 @@ func (x *VerifyAuditResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyAuditResponse.ProtoReflect.Descriptor instead.
 func (*VerifyAuditResponse) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{78}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{83}
 }
 
 func (x *VerifyAuditResponse) GetOk() bool {
@@ -5078,7 +5380,7 @@ type ListMembersRequest struct {
 
 func (x *ListMembersRequest) Reset() {
 	*x = ListMembersRequest{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[79]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[84]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5090,7 +5392,7 @@ func (x *ListMembersRequest) String() string {
 func (*ListMembersRequest) ProtoMessage() {}
 
 func (x *ListMembersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[79]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[84]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5103,7 +5405,7 @@ func (x *ListMembersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMembersRequest.ProtoReflect.Descriptor instead.
 func (*ListMembersRequest) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{79}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{84}
 }
 
 // HubMember is one member of the hub's Raft.
@@ -5125,7 +5427,7 @@ type HubMember struct {
 
 func (x *HubMember) Reset() {
 	*x = HubMember{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[80]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[85]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5137,7 +5439,7 @@ func (x *HubMember) String() string {
 func (*HubMember) ProtoMessage() {}
 
 func (x *HubMember) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[80]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[85]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5150,7 +5452,7 @@ func (x *HubMember) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HubMember.ProtoReflect.Descriptor instead.
 func (*HubMember) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{80}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{85}
 }
 
 func (x *HubMember) GetId() string {
@@ -5200,7 +5502,7 @@ type ListMembersResponse struct {
 
 func (x *ListMembersResponse) Reset() {
 	*x = ListMembersResponse{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[81]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[86]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5212,7 +5514,7 @@ func (x *ListMembersResponse) String() string {
 func (*ListMembersResponse) ProtoMessage() {}
 
 func (x *ListMembersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[81]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[86]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5225,7 +5527,7 @@ func (x *ListMembersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMembersResponse.ProtoReflect.Descriptor instead.
 func (*ListMembersResponse) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{81}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{86}
 }
 
 func (x *ListMembersResponse) GetMembers() []*HubMember {
@@ -5257,7 +5559,7 @@ type JoinMemberRequest struct {
 
 func (x *JoinMemberRequest) Reset() {
 	*x = JoinMemberRequest{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[82]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[87]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5269,7 +5571,7 @@ func (x *JoinMemberRequest) String() string {
 func (*JoinMemberRequest) ProtoMessage() {}
 
 func (x *JoinMemberRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[82]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[87]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5282,7 +5584,7 @@ func (x *JoinMemberRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinMemberRequest.ProtoReflect.Descriptor instead.
 func (*JoinMemberRequest) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{82}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{87}
 }
 
 func (x *JoinMemberRequest) GetId() string {
@@ -5316,7 +5618,7 @@ type JoinMemberResponse struct {
 
 func (x *JoinMemberResponse) Reset() {
 	*x = JoinMemberResponse{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[83]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[88]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5328,7 +5630,7 @@ func (x *JoinMemberResponse) String() string {
 func (*JoinMemberResponse) ProtoMessage() {}
 
 func (x *JoinMemberResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[83]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[88]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5341,7 +5643,7 @@ func (x *JoinMemberResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinMemberResponse.ProtoReflect.Descriptor instead.
 func (*JoinMemberResponse) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{83}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{88}
 }
 
 func (x *JoinMemberResponse) GetMembers() []*HubMember {
@@ -5361,7 +5663,7 @@ type LeaveMemberRequest struct {
 
 func (x *LeaveMemberRequest) Reset() {
 	*x = LeaveMemberRequest{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[84]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[89]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5373,7 +5675,7 @@ func (x *LeaveMemberRequest) String() string {
 func (*LeaveMemberRequest) ProtoMessage() {}
 
 func (x *LeaveMemberRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[84]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[89]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5386,7 +5688,7 @@ func (x *LeaveMemberRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaveMemberRequest.ProtoReflect.Descriptor instead.
 func (*LeaveMemberRequest) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{84}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{89}
 }
 
 func (x *LeaveMemberRequest) GetId() string {
@@ -5406,7 +5708,7 @@ type LeaveMemberResponse struct {
 
 func (x *LeaveMemberResponse) Reset() {
 	*x = LeaveMemberResponse{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[85]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[90]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5418,7 +5720,7 @@ func (x *LeaveMemberResponse) String() string {
 func (*LeaveMemberResponse) ProtoMessage() {}
 
 func (x *LeaveMemberResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[85]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[90]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5431,7 +5733,7 @@ func (x *LeaveMemberResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaveMemberResponse.ProtoReflect.Descriptor instead.
 func (*LeaveMemberResponse) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{85}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{90}
 }
 
 func (x *LeaveMemberResponse) GetMembers() []*HubMember {
@@ -5450,7 +5752,7 @@ type SaveSnapshotRequest struct {
 
 func (x *SaveSnapshotRequest) Reset() {
 	*x = SaveSnapshotRequest{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[86]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[91]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5462,7 +5764,7 @@ func (x *SaveSnapshotRequest) String() string {
 func (*SaveSnapshotRequest) ProtoMessage() {}
 
 func (x *SaveSnapshotRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[86]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[91]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5475,7 +5777,7 @@ func (x *SaveSnapshotRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SaveSnapshotRequest.ProtoReflect.Descriptor instead.
 func (*SaveSnapshotRequest) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{86}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{91}
 }
 
 // SaveSnapshotResponse is one piece of the snapshot stream.
@@ -5491,7 +5793,7 @@ type SaveSnapshotResponse struct {
 
 func (x *SaveSnapshotResponse) Reset() {
 	*x = SaveSnapshotResponse{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[87]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[92]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5503,7 +5805,7 @@ func (x *SaveSnapshotResponse) String() string {
 func (*SaveSnapshotResponse) ProtoMessage() {}
 
 func (x *SaveSnapshotResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[87]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[92]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5516,7 +5818,7 @@ func (x *SaveSnapshotResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SaveSnapshotResponse.ProtoReflect.Descriptor instead.
 func (*SaveSnapshotResponse) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{87}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{92}
 }
 
 func (x *SaveSnapshotResponse) GetData() []byte {
@@ -5544,7 +5846,7 @@ type RestoreSnapshotRequest struct {
 
 func (x *RestoreSnapshotRequest) Reset() {
 	*x = RestoreSnapshotRequest{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[88]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[93]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5556,7 +5858,7 @@ func (x *RestoreSnapshotRequest) String() string {
 func (*RestoreSnapshotRequest) ProtoMessage() {}
 
 func (x *RestoreSnapshotRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[88]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[93]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5569,7 +5871,7 @@ func (x *RestoreSnapshotRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestoreSnapshotRequest.ProtoReflect.Descriptor instead.
 func (*RestoreSnapshotRequest) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{88}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{93}
 }
 
 func (x *RestoreSnapshotRequest) GetData() []byte {
@@ -5590,7 +5892,7 @@ type RestoreSnapshotResponse struct {
 
 func (x *RestoreSnapshotResponse) Reset() {
 	*x = RestoreSnapshotResponse{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[89]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[94]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5602,7 +5904,7 @@ func (x *RestoreSnapshotResponse) String() string {
 func (*RestoreSnapshotResponse) ProtoMessage() {}
 
 func (x *RestoreSnapshotResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[89]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[94]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5615,7 +5917,7 @@ func (x *RestoreSnapshotResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestoreSnapshotResponse.ProtoReflect.Descriptor instead.
 func (*RestoreSnapshotResponse) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{89}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{94}
 }
 
 func (x *RestoreSnapshotResponse) GetIndex() uint64 {
@@ -5938,7 +6240,26 @@ const file_fleet_v1_fleet_proto_rawDesc = "" +
 	"\x10GetTraceResponse\x12\x19\n" +
 	"\btrace_id\x18\x01 \x01(\tR\atraceId\x126\n" +
 	"\x05spans\x18\x02 \x03(\v2 .kubedevaiops.fleet.v1.TraceSpanR\x05spans\x12/\n" +
-	"\x13unreachable_members\x18\x03 \x03(\tR\x12unreachableMembers\"\xfa\x01\n" +
+	"\x13unreachable_members\x18\x03 \x03(\tR\x12unreachableMembers\"\x88\x01\n" +
+	"\x0eAIAnswerSource\x12\x1a\n" +
+	"\bprovider\x18\x01 \x01(\tR\bprovider\x12\x14\n" +
+	"\x05model\x18\x02 \x01(\tR\x05model\x12\x1b\n" +
+	"\tfell_back\x18\x03 \x01(\bR\bfellBack\x12'\n" +
+	"\x0ffallback_reason\x18\x04 \x01(\tR\x0efallbackReason\"D\n" +
+	"\n" +
+	"AskRequest\x12\x1a\n" +
+	"\bquestion\x18\x01 \x01(\tR\bquestion\x12\x1a\n" +
+	"\bclusters\x18\x02 \x03(\tR\bclusters\"z\n" +
+	"\vAskResponse\x12\x16\n" +
+	"\x06answer\x18\x01 \x01(\tR\x06answer\x12\x14\n" +
+	"\x05facts\x18\x02 \x03(\tR\x05facts\x12=\n" +
+	"\x06source\x18\x03 \x01(\v2%.kubedevaiops.fleet.v1.AIAnswerSourceR\x06source\"(\n" +
+	"\x12ExplainPlanRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"\x86\x01\n" +
+	"\x13ExplainPlanResponse\x12\x18\n" +
+	"\asummary\x18\x01 \x01(\tR\asummary\x12\x16\n" +
+	"\x06points\x18\x02 \x03(\tR\x06points\x12=\n" +
+	"\x06source\x18\x03 \x01(\v2%.kubedevaiops.fleet.v1.AIAnswerSourceR\x06source\"\xfa\x01\n" +
 	"\x14ListApprovalsRequest\x12\x1b\n" +
 	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
@@ -6024,7 +6345,7 @@ const file_fleet_v1_fleet_proto_rawDesc = "" +
 	"\x05index\x18\x01 \x01(\x04R\x05index*O\n" +
 	"\x0fReadConsistency\x12 \n" +
 	"\x1cREAD_CONSISTENCY_UNSPECIFIED\x10\x00\x12\x1a\n" +
-	"\x16READ_CONSISTENCY_STALE\x10\x012\xee#\n" +
+	"\x16READ_CONSISTENCY_STALE\x10\x012\xa2%\n" +
 	"\x05Fleet\x12g\n" +
 	"\fListClusters\x12*.kubedevaiops.fleet.v1.ListClustersRequest\x1a+.kubedevaiops.fleet.v1.ListClustersResponse\x12a\n" +
 	"\n" +
@@ -6062,7 +6383,9 @@ const file_fleet_v1_fleet_proto_rawDesc = "" +
 	"\rListIncidents\x12+.kubedevaiops.fleet.v1.ListIncidentsRequest\x1a,.kubedevaiops.fleet.v1.ListIncidentsResponse\x12d\n" +
 	"\vListActions\x12).kubedevaiops.fleet.v1.ListActionsRequest\x1a*.kubedevaiops.fleet.v1.ListActionsResponse\x12j\n" +
 	"\rListKnowledge\x12+.kubedevaiops.fleet.v1.ListKnowledgeRequest\x1a,.kubedevaiops.fleet.v1.ListKnowledgeResponse\x12[\n" +
-	"\bGetTrace\x12&.kubedevaiops.fleet.v1.GetTraceRequest\x1a'.kubedevaiops.fleet.v1.GetTraceResponse\x12j\n" +
+	"\bGetTrace\x12&.kubedevaiops.fleet.v1.GetTraceRequest\x1a'.kubedevaiops.fleet.v1.GetTraceResponse\x12L\n" +
+	"\x03Ask\x12!.kubedevaiops.fleet.v1.AskRequest\x1a\".kubedevaiops.fleet.v1.AskResponse\x12d\n" +
+	"\vExplainPlan\x12).kubedevaiops.fleet.v1.ExplainPlanRequest\x1a*.kubedevaiops.fleet.v1.ExplainPlanResponse\x12j\n" +
 	"\rListApprovals\x12+.kubedevaiops.fleet.v1.ListApprovalsRequest\x1a,.kubedevaiops.fleet.v1.ListApprovalsResponse\x12d\n" +
 	"\vGetApproval\x12).kubedevaiops.fleet.v1.GetApprovalRequest\x1a*.kubedevaiops.fleet.v1.GetApprovalResponse\x12^\n" +
 	"\tListAudit\x12'.kubedevaiops.fleet.v1.ListAuditRequest\x1a(.kubedevaiops.fleet.v1.ListAuditResponse\x12d\n" +
@@ -6087,7 +6410,7 @@ func file_fleet_v1_fleet_proto_rawDescGZIP() []byte {
 }
 
 var file_fleet_v1_fleet_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_fleet_v1_fleet_proto_msgTypes = make([]protoimpl.MessageInfo, 94)
+var file_fleet_v1_fleet_proto_msgTypes = make([]protoimpl.MessageInfo, 99)
 var file_fleet_v1_fleet_proto_goTypes = []any{
 	(ReadConsistency)(0),                   // 0: kubedevaiops.fleet.v1.ReadConsistency
 	(*ListClustersRequest)(nil),            // 1: kubedevaiops.fleet.v1.ListClustersRequest
@@ -6160,200 +6483,211 @@ var file_fleet_v1_fleet_proto_goTypes = []any{
 	(*GetTraceRequest)(nil),                // 68: kubedevaiops.fleet.v1.GetTraceRequest
 	(*TraceSpan)(nil),                      // 69: kubedevaiops.fleet.v1.TraceSpan
 	(*GetTraceResponse)(nil),               // 70: kubedevaiops.fleet.v1.GetTraceResponse
-	(*ListApprovalsRequest)(nil),           // 71: kubedevaiops.fleet.v1.ListApprovalsRequest
-	(*ListApprovalsResponse)(nil),          // 72: kubedevaiops.fleet.v1.ListApprovalsResponse
-	(*GetApprovalRequest)(nil),             // 73: kubedevaiops.fleet.v1.GetApprovalRequest
-	(*GetApprovalResponse)(nil),            // 74: kubedevaiops.fleet.v1.GetApprovalResponse
-	(*AuditRecord)(nil),                    // 75: kubedevaiops.fleet.v1.AuditRecord
-	(*ListAuditRequest)(nil),               // 76: kubedevaiops.fleet.v1.ListAuditRequest
-	(*ListAuditResponse)(nil),              // 77: kubedevaiops.fleet.v1.ListAuditResponse
-	(*VerifyAuditRequest)(nil),             // 78: kubedevaiops.fleet.v1.VerifyAuditRequest
-	(*VerifyAuditResponse)(nil),            // 79: kubedevaiops.fleet.v1.VerifyAuditResponse
-	(*ListMembersRequest)(nil),             // 80: kubedevaiops.fleet.v1.ListMembersRequest
-	(*HubMember)(nil),                      // 81: kubedevaiops.fleet.v1.HubMember
-	(*ListMembersResponse)(nil),            // 82: kubedevaiops.fleet.v1.ListMembersResponse
-	(*JoinMemberRequest)(nil),              // 83: kubedevaiops.fleet.v1.JoinMemberRequest
-	(*JoinMemberResponse)(nil),             // 84: kubedevaiops.fleet.v1.JoinMemberResponse
-	(*LeaveMemberRequest)(nil),             // 85: kubedevaiops.fleet.v1.LeaveMemberRequest
-	(*LeaveMemberResponse)(nil),            // 86: kubedevaiops.fleet.v1.LeaveMemberResponse
-	(*SaveSnapshotRequest)(nil),            // 87: kubedevaiops.fleet.v1.SaveSnapshotRequest
-	(*SaveSnapshotResponse)(nil),           // 88: kubedevaiops.fleet.v1.SaveSnapshotResponse
-	(*RestoreSnapshotRequest)(nil),         // 89: kubedevaiops.fleet.v1.RestoreSnapshotRequest
-	(*RestoreSnapshotResponse)(nil),        // 90: kubedevaiops.fleet.v1.RestoreSnapshotResponse
-	nil,                                    // 91: kubedevaiops.fleet.v1.LabelClusterRequest.SetEntry
-	nil,                                    // 92: kubedevaiops.fleet.v1.BootstrapToken.ClusterLabelsEntry
-	nil,                                    // 93: kubedevaiops.fleet.v1.CreateTokenRequest.ClusterLabelsEntry
-	nil,                                    // 94: kubedevaiops.fleet.v1.TraceSpan.AttributesEntry
-	(*Resource)(nil),                       // 95: kubedevaiops.fleet.v1.Resource
-	(*timestamppb.Timestamp)(nil),          // 96: google.protobuf.Timestamp
-	(*InventoryObject)(nil),                // 97: kubedevaiops.fleet.v1.InventoryObject
-	(*durationpb.Duration)(nil),            // 98: google.protobuf.Duration
+	(*AIAnswerSource)(nil),                 // 71: kubedevaiops.fleet.v1.AIAnswerSource
+	(*AskRequest)(nil),                     // 72: kubedevaiops.fleet.v1.AskRequest
+	(*AskResponse)(nil),                    // 73: kubedevaiops.fleet.v1.AskResponse
+	(*ExplainPlanRequest)(nil),             // 74: kubedevaiops.fleet.v1.ExplainPlanRequest
+	(*ExplainPlanResponse)(nil),            // 75: kubedevaiops.fleet.v1.ExplainPlanResponse
+	(*ListApprovalsRequest)(nil),           // 76: kubedevaiops.fleet.v1.ListApprovalsRequest
+	(*ListApprovalsResponse)(nil),          // 77: kubedevaiops.fleet.v1.ListApprovalsResponse
+	(*GetApprovalRequest)(nil),             // 78: kubedevaiops.fleet.v1.GetApprovalRequest
+	(*GetApprovalResponse)(nil),            // 79: kubedevaiops.fleet.v1.GetApprovalResponse
+	(*AuditRecord)(nil),                    // 80: kubedevaiops.fleet.v1.AuditRecord
+	(*ListAuditRequest)(nil),               // 81: kubedevaiops.fleet.v1.ListAuditRequest
+	(*ListAuditResponse)(nil),              // 82: kubedevaiops.fleet.v1.ListAuditResponse
+	(*VerifyAuditRequest)(nil),             // 83: kubedevaiops.fleet.v1.VerifyAuditRequest
+	(*VerifyAuditResponse)(nil),            // 84: kubedevaiops.fleet.v1.VerifyAuditResponse
+	(*ListMembersRequest)(nil),             // 85: kubedevaiops.fleet.v1.ListMembersRequest
+	(*HubMember)(nil),                      // 86: kubedevaiops.fleet.v1.HubMember
+	(*ListMembersResponse)(nil),            // 87: kubedevaiops.fleet.v1.ListMembersResponse
+	(*JoinMemberRequest)(nil),              // 88: kubedevaiops.fleet.v1.JoinMemberRequest
+	(*JoinMemberResponse)(nil),             // 89: kubedevaiops.fleet.v1.JoinMemberResponse
+	(*LeaveMemberRequest)(nil),             // 90: kubedevaiops.fleet.v1.LeaveMemberRequest
+	(*LeaveMemberResponse)(nil),            // 91: kubedevaiops.fleet.v1.LeaveMemberResponse
+	(*SaveSnapshotRequest)(nil),            // 92: kubedevaiops.fleet.v1.SaveSnapshotRequest
+	(*SaveSnapshotResponse)(nil),           // 93: kubedevaiops.fleet.v1.SaveSnapshotResponse
+	(*RestoreSnapshotRequest)(nil),         // 94: kubedevaiops.fleet.v1.RestoreSnapshotRequest
+	(*RestoreSnapshotResponse)(nil),        // 95: kubedevaiops.fleet.v1.RestoreSnapshotResponse
+	nil,                                    // 96: kubedevaiops.fleet.v1.LabelClusterRequest.SetEntry
+	nil,                                    // 97: kubedevaiops.fleet.v1.BootstrapToken.ClusterLabelsEntry
+	nil,                                    // 98: kubedevaiops.fleet.v1.CreateTokenRequest.ClusterLabelsEntry
+	nil,                                    // 99: kubedevaiops.fleet.v1.TraceSpan.AttributesEntry
+	(*Resource)(nil),                       // 100: kubedevaiops.fleet.v1.Resource
+	(*timestamppb.Timestamp)(nil),          // 101: google.protobuf.Timestamp
+	(*InventoryObject)(nil),                // 102: kubedevaiops.fleet.v1.InventoryObject
+	(*durationpb.Duration)(nil),            // 103: google.protobuf.Duration
 }
 var file_fleet_v1_fleet_proto_depIdxs = []int32{
 	0,   // 0: kubedevaiops.fleet.v1.ListClustersRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
-	95,  // 1: kubedevaiops.fleet.v1.ListClustersResponse.clusters:type_name -> kubedevaiops.fleet.v1.Resource
+	100, // 1: kubedevaiops.fleet.v1.ListClustersResponse.clusters:type_name -> kubedevaiops.fleet.v1.Resource
 	0,   // 2: kubedevaiops.fleet.v1.GetClusterRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
-	95,  // 3: kubedevaiops.fleet.v1.GetClusterResponse.cluster:type_name -> kubedevaiops.fleet.v1.Resource
-	95,  // 4: kubedevaiops.fleet.v1.AcceptClusterResponse.cluster:type_name -> kubedevaiops.fleet.v1.Resource
-	95,  // 5: kubedevaiops.fleet.v1.DenyClusterResponse.cluster:type_name -> kubedevaiops.fleet.v1.Resource
-	91,  // 6: kubedevaiops.fleet.v1.LabelClusterRequest.set:type_name -> kubedevaiops.fleet.v1.LabelClusterRequest.SetEntry
-	95,  // 7: kubedevaiops.fleet.v1.LabelClusterResponse.cluster:type_name -> kubedevaiops.fleet.v1.Resource
-	96,  // 8: kubedevaiops.fleet.v1.GetClusterInventoryResponse.observed_at:type_name -> google.protobuf.Timestamp
-	97,  // 9: kubedevaiops.fleet.v1.GetClusterInventoryResponse.objects:type_name -> kubedevaiops.fleet.v1.InventoryObject
-	96,  // 10: kubedevaiops.fleet.v1.BootstrapToken.create_time:type_name -> google.protobuf.Timestamp
-	96,  // 11: kubedevaiops.fleet.v1.BootstrapToken.expire_time:type_name -> google.protobuf.Timestamp
-	92,  // 12: kubedevaiops.fleet.v1.BootstrapToken.cluster_labels:type_name -> kubedevaiops.fleet.v1.BootstrapToken.ClusterLabelsEntry
-	98,  // 13: kubedevaiops.fleet.v1.CreateTokenRequest.ttl:type_name -> google.protobuf.Duration
-	93,  // 14: kubedevaiops.fleet.v1.CreateTokenRequest.cluster_labels:type_name -> kubedevaiops.fleet.v1.CreateTokenRequest.ClusterLabelsEntry
+	100, // 3: kubedevaiops.fleet.v1.GetClusterResponse.cluster:type_name -> kubedevaiops.fleet.v1.Resource
+	100, // 4: kubedevaiops.fleet.v1.AcceptClusterResponse.cluster:type_name -> kubedevaiops.fleet.v1.Resource
+	100, // 5: kubedevaiops.fleet.v1.DenyClusterResponse.cluster:type_name -> kubedevaiops.fleet.v1.Resource
+	96,  // 6: kubedevaiops.fleet.v1.LabelClusterRequest.set:type_name -> kubedevaiops.fleet.v1.LabelClusterRequest.SetEntry
+	100, // 7: kubedevaiops.fleet.v1.LabelClusterResponse.cluster:type_name -> kubedevaiops.fleet.v1.Resource
+	101, // 8: kubedevaiops.fleet.v1.GetClusterInventoryResponse.observed_at:type_name -> google.protobuf.Timestamp
+	102, // 9: kubedevaiops.fleet.v1.GetClusterInventoryResponse.objects:type_name -> kubedevaiops.fleet.v1.InventoryObject
+	101, // 10: kubedevaiops.fleet.v1.BootstrapToken.create_time:type_name -> google.protobuf.Timestamp
+	101, // 11: kubedevaiops.fleet.v1.BootstrapToken.expire_time:type_name -> google.protobuf.Timestamp
+	97,  // 12: kubedevaiops.fleet.v1.BootstrapToken.cluster_labels:type_name -> kubedevaiops.fleet.v1.BootstrapToken.ClusterLabelsEntry
+	103, // 13: kubedevaiops.fleet.v1.CreateTokenRequest.ttl:type_name -> google.protobuf.Duration
+	98,  // 14: kubedevaiops.fleet.v1.CreateTokenRequest.cluster_labels:type_name -> kubedevaiops.fleet.v1.CreateTokenRequest.ClusterLabelsEntry
 	13,  // 15: kubedevaiops.fleet.v1.CreateTokenResponse.token:type_name -> kubedevaiops.fleet.v1.BootstrapToken
 	0,   // 16: kubedevaiops.fleet.v1.ListTokensRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
 	13,  // 17: kubedevaiops.fleet.v1.ListTokensResponse.tokens:type_name -> kubedevaiops.fleet.v1.BootstrapToken
 	13,  // 18: kubedevaiops.fleet.v1.RevokeTokenResponse.token:type_name -> kubedevaiops.fleet.v1.BootstrapToken
-	95,  // 19: kubedevaiops.fleet.v1.ApplyClusterSetRequest.cluster_set:type_name -> kubedevaiops.fleet.v1.Resource
-	95,  // 20: kubedevaiops.fleet.v1.ApplyClusterSetResponse.cluster_set:type_name -> kubedevaiops.fleet.v1.Resource
+	100, // 19: kubedevaiops.fleet.v1.ApplyClusterSetRequest.cluster_set:type_name -> kubedevaiops.fleet.v1.Resource
+	100, // 20: kubedevaiops.fleet.v1.ApplyClusterSetResponse.cluster_set:type_name -> kubedevaiops.fleet.v1.Resource
 	0,   // 21: kubedevaiops.fleet.v1.GetClusterSetRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
-	95,  // 22: kubedevaiops.fleet.v1.GetClusterSetResponse.cluster_set:type_name -> kubedevaiops.fleet.v1.Resource
+	100, // 22: kubedevaiops.fleet.v1.GetClusterSetResponse.cluster_set:type_name -> kubedevaiops.fleet.v1.Resource
 	0,   // 23: kubedevaiops.fleet.v1.ListClusterSetsRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
-	95,  // 24: kubedevaiops.fleet.v1.ListClusterSetsResponse.cluster_sets:type_name -> kubedevaiops.fleet.v1.Resource
-	95,  // 25: kubedevaiops.fleet.v1.ApplyPlacementRequest.placement:type_name -> kubedevaiops.fleet.v1.Resource
-	95,  // 26: kubedevaiops.fleet.v1.ApplyPlacementResponse.placement:type_name -> kubedevaiops.fleet.v1.Resource
+	100, // 24: kubedevaiops.fleet.v1.ListClusterSetsResponse.cluster_sets:type_name -> kubedevaiops.fleet.v1.Resource
+	100, // 25: kubedevaiops.fleet.v1.ApplyPlacementRequest.placement:type_name -> kubedevaiops.fleet.v1.Resource
+	100, // 26: kubedevaiops.fleet.v1.ApplyPlacementResponse.placement:type_name -> kubedevaiops.fleet.v1.Resource
 	0,   // 27: kubedevaiops.fleet.v1.GetPlacementRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
-	95,  // 28: kubedevaiops.fleet.v1.GetPlacementResponse.placement:type_name -> kubedevaiops.fleet.v1.Resource
+	100, // 28: kubedevaiops.fleet.v1.GetPlacementResponse.placement:type_name -> kubedevaiops.fleet.v1.Resource
 	0,   // 29: kubedevaiops.fleet.v1.ListPlacementsRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
-	95,  // 30: kubedevaiops.fleet.v1.ListPlacementsResponse.placements:type_name -> kubedevaiops.fleet.v1.Resource
+	100, // 30: kubedevaiops.fleet.v1.ListPlacementsResponse.placements:type_name -> kubedevaiops.fleet.v1.Resource
 	0,   // 31: kubedevaiops.fleet.v1.ListPlacementDecisionsRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
-	95,  // 32: kubedevaiops.fleet.v1.ListPlacementDecisionsResponse.decisions:type_name -> kubedevaiops.fleet.v1.Resource
-	95,  // 33: kubedevaiops.fleet.v1.ApplyPolicyRequest.policy:type_name -> kubedevaiops.fleet.v1.Resource
-	95,  // 34: kubedevaiops.fleet.v1.ApplyPolicyResponse.policy:type_name -> kubedevaiops.fleet.v1.Resource
+	100, // 32: kubedevaiops.fleet.v1.ListPlacementDecisionsResponse.decisions:type_name -> kubedevaiops.fleet.v1.Resource
+	100, // 33: kubedevaiops.fleet.v1.ApplyPolicyRequest.policy:type_name -> kubedevaiops.fleet.v1.Resource
+	100, // 34: kubedevaiops.fleet.v1.ApplyPolicyResponse.policy:type_name -> kubedevaiops.fleet.v1.Resource
 	0,   // 35: kubedevaiops.fleet.v1.GetPolicyRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
-	95,  // 36: kubedevaiops.fleet.v1.GetPolicyResponse.policy:type_name -> kubedevaiops.fleet.v1.Resource
+	100, // 36: kubedevaiops.fleet.v1.GetPolicyResponse.policy:type_name -> kubedevaiops.fleet.v1.Resource
 	0,   // 37: kubedevaiops.fleet.v1.ListPoliciesRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
-	95,  // 38: kubedevaiops.fleet.v1.ListPoliciesResponse.policies:type_name -> kubedevaiops.fleet.v1.Resource
-	95,  // 39: kubedevaiops.fleet.v1.ApplyApplicationRequest.application:type_name -> kubedevaiops.fleet.v1.Resource
-	95,  // 40: kubedevaiops.fleet.v1.ApplyApplicationResponse.application:type_name -> kubedevaiops.fleet.v1.Resource
+	100, // 38: kubedevaiops.fleet.v1.ListPoliciesResponse.policies:type_name -> kubedevaiops.fleet.v1.Resource
+	100, // 39: kubedevaiops.fleet.v1.ApplyApplicationRequest.application:type_name -> kubedevaiops.fleet.v1.Resource
+	100, // 40: kubedevaiops.fleet.v1.ApplyApplicationResponse.application:type_name -> kubedevaiops.fleet.v1.Resource
 	0,   // 41: kubedevaiops.fleet.v1.GetApplicationRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
-	95,  // 42: kubedevaiops.fleet.v1.GetApplicationResponse.application:type_name -> kubedevaiops.fleet.v1.Resource
+	100, // 42: kubedevaiops.fleet.v1.GetApplicationResponse.application:type_name -> kubedevaiops.fleet.v1.Resource
 	0,   // 43: kubedevaiops.fleet.v1.ListApplicationsRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
-	95,  // 44: kubedevaiops.fleet.v1.ListApplicationsResponse.applications:type_name -> kubedevaiops.fleet.v1.Resource
+	100, // 44: kubedevaiops.fleet.v1.ListApplicationsResponse.applications:type_name -> kubedevaiops.fleet.v1.Resource
 	0,   // 45: kubedevaiops.fleet.v1.ListPlansRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
-	95,  // 46: kubedevaiops.fleet.v1.ListPlansResponse.plans:type_name -> kubedevaiops.fleet.v1.Resource
+	100, // 46: kubedevaiops.fleet.v1.ListPlansResponse.plans:type_name -> kubedevaiops.fleet.v1.Resource
 	0,   // 47: kubedevaiops.fleet.v1.GetPlanRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
-	95,  // 48: kubedevaiops.fleet.v1.GetPlanResponse.plan:type_name -> kubedevaiops.fleet.v1.Resource
-	95,  // 49: kubedevaiops.fleet.v1.ApprovePlanResponse.plan:type_name -> kubedevaiops.fleet.v1.Resource
-	95,  // 50: kubedevaiops.fleet.v1.ApprovePlanResponse.approval:type_name -> kubedevaiops.fleet.v1.Resource
-	95,  // 51: kubedevaiops.fleet.v1.RejectPlanResponse.plan:type_name -> kubedevaiops.fleet.v1.Resource
-	95,  // 52: kubedevaiops.fleet.v1.RejectPlanResponse.approval:type_name -> kubedevaiops.fleet.v1.Resource
+	100, // 48: kubedevaiops.fleet.v1.GetPlanResponse.plan:type_name -> kubedevaiops.fleet.v1.Resource
+	100, // 49: kubedevaiops.fleet.v1.ApprovePlanResponse.plan:type_name -> kubedevaiops.fleet.v1.Resource
+	100, // 50: kubedevaiops.fleet.v1.ApprovePlanResponse.approval:type_name -> kubedevaiops.fleet.v1.Resource
+	100, // 51: kubedevaiops.fleet.v1.RejectPlanResponse.plan:type_name -> kubedevaiops.fleet.v1.Resource
+	100, // 52: kubedevaiops.fleet.v1.RejectPlanResponse.approval:type_name -> kubedevaiops.fleet.v1.Resource
 	0,   // 53: kubedevaiops.fleet.v1.ListIncidentsRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
-	95,  // 54: kubedevaiops.fleet.v1.ListIncidentsResponse.incidents:type_name -> kubedevaiops.fleet.v1.Resource
+	100, // 54: kubedevaiops.fleet.v1.ListIncidentsResponse.incidents:type_name -> kubedevaiops.fleet.v1.Resource
 	0,   // 55: kubedevaiops.fleet.v1.ListActionsRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
-	95,  // 56: kubedevaiops.fleet.v1.ListActionsResponse.actions:type_name -> kubedevaiops.fleet.v1.Resource
+	100, // 56: kubedevaiops.fleet.v1.ListActionsResponse.actions:type_name -> kubedevaiops.fleet.v1.Resource
 	0,   // 57: kubedevaiops.fleet.v1.ListKnowledgeRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
-	95,  // 58: kubedevaiops.fleet.v1.ListKnowledgeResponse.entries:type_name -> kubedevaiops.fleet.v1.Resource
-	96,  // 59: kubedevaiops.fleet.v1.TraceSpan.start_time:type_name -> google.protobuf.Timestamp
-	96,  // 60: kubedevaiops.fleet.v1.TraceSpan.end_time:type_name -> google.protobuf.Timestamp
-	94,  // 61: kubedevaiops.fleet.v1.TraceSpan.attributes:type_name -> kubedevaiops.fleet.v1.TraceSpan.AttributesEntry
+	100, // 58: kubedevaiops.fleet.v1.ListKnowledgeResponse.entries:type_name -> kubedevaiops.fleet.v1.Resource
+	101, // 59: kubedevaiops.fleet.v1.TraceSpan.start_time:type_name -> google.protobuf.Timestamp
+	101, // 60: kubedevaiops.fleet.v1.TraceSpan.end_time:type_name -> google.protobuf.Timestamp
+	99,  // 61: kubedevaiops.fleet.v1.TraceSpan.attributes:type_name -> kubedevaiops.fleet.v1.TraceSpan.AttributesEntry
 	69,  // 62: kubedevaiops.fleet.v1.GetTraceResponse.spans:type_name -> kubedevaiops.fleet.v1.TraceSpan
-	0,   // 63: kubedevaiops.fleet.v1.ListApprovalsRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
-	95,  // 64: kubedevaiops.fleet.v1.ListApprovalsResponse.approvals:type_name -> kubedevaiops.fleet.v1.Resource
-	0,   // 65: kubedevaiops.fleet.v1.GetApprovalRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
-	95,  // 66: kubedevaiops.fleet.v1.GetApprovalResponse.approval:type_name -> kubedevaiops.fleet.v1.Resource
-	96,  // 67: kubedevaiops.fleet.v1.AuditRecord.time:type_name -> google.protobuf.Timestamp
-	0,   // 68: kubedevaiops.fleet.v1.ListAuditRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
-	75,  // 69: kubedevaiops.fleet.v1.ListAuditResponse.records:type_name -> kubedevaiops.fleet.v1.AuditRecord
-	81,  // 70: kubedevaiops.fleet.v1.ListMembersResponse.members:type_name -> kubedevaiops.fleet.v1.HubMember
-	81,  // 71: kubedevaiops.fleet.v1.JoinMemberResponse.members:type_name -> kubedevaiops.fleet.v1.HubMember
-	81,  // 72: kubedevaiops.fleet.v1.LeaveMemberResponse.members:type_name -> kubedevaiops.fleet.v1.HubMember
-	1,   // 73: kubedevaiops.fleet.v1.Fleet.ListClusters:input_type -> kubedevaiops.fleet.v1.ListClustersRequest
-	3,   // 74: kubedevaiops.fleet.v1.Fleet.GetCluster:input_type -> kubedevaiops.fleet.v1.GetClusterRequest
-	5,   // 75: kubedevaiops.fleet.v1.Fleet.AcceptCluster:input_type -> kubedevaiops.fleet.v1.AcceptClusterRequest
-	7,   // 76: kubedevaiops.fleet.v1.Fleet.DenyCluster:input_type -> kubedevaiops.fleet.v1.DenyClusterRequest
-	9,   // 77: kubedevaiops.fleet.v1.Fleet.LabelCluster:input_type -> kubedevaiops.fleet.v1.LabelClusterRequest
-	11,  // 78: kubedevaiops.fleet.v1.Fleet.GetClusterInventory:input_type -> kubedevaiops.fleet.v1.GetClusterInventoryRequest
-	14,  // 79: kubedevaiops.fleet.v1.Fleet.CreateToken:input_type -> kubedevaiops.fleet.v1.CreateTokenRequest
-	16,  // 80: kubedevaiops.fleet.v1.Fleet.ListTokens:input_type -> kubedevaiops.fleet.v1.ListTokensRequest
-	18,  // 81: kubedevaiops.fleet.v1.Fleet.RevokeToken:input_type -> kubedevaiops.fleet.v1.RevokeTokenRequest
-	20,  // 82: kubedevaiops.fleet.v1.Fleet.ApplyClusterSet:input_type -> kubedevaiops.fleet.v1.ApplyClusterSetRequest
-	22,  // 83: kubedevaiops.fleet.v1.Fleet.GetClusterSet:input_type -> kubedevaiops.fleet.v1.GetClusterSetRequest
-	24,  // 84: kubedevaiops.fleet.v1.Fleet.ListClusterSets:input_type -> kubedevaiops.fleet.v1.ListClusterSetsRequest
-	26,  // 85: kubedevaiops.fleet.v1.Fleet.DeleteClusterSet:input_type -> kubedevaiops.fleet.v1.DeleteClusterSetRequest
-	28,  // 86: kubedevaiops.fleet.v1.Fleet.ApplyPlacement:input_type -> kubedevaiops.fleet.v1.ApplyPlacementRequest
-	30,  // 87: kubedevaiops.fleet.v1.Fleet.GetPlacement:input_type -> kubedevaiops.fleet.v1.GetPlacementRequest
-	32,  // 88: kubedevaiops.fleet.v1.Fleet.ListPlacements:input_type -> kubedevaiops.fleet.v1.ListPlacementsRequest
-	34,  // 89: kubedevaiops.fleet.v1.Fleet.DeletePlacement:input_type -> kubedevaiops.fleet.v1.DeletePlacementRequest
-	36,  // 90: kubedevaiops.fleet.v1.Fleet.ListPlacementDecisions:input_type -> kubedevaiops.fleet.v1.ListPlacementDecisionsRequest
-	38,  // 91: kubedevaiops.fleet.v1.Fleet.ApplyPolicy:input_type -> kubedevaiops.fleet.v1.ApplyPolicyRequest
-	40,  // 92: kubedevaiops.fleet.v1.Fleet.GetPolicy:input_type -> kubedevaiops.fleet.v1.GetPolicyRequest
-	42,  // 93: kubedevaiops.fleet.v1.Fleet.ListPolicies:input_type -> kubedevaiops.fleet.v1.ListPoliciesRequest
-	44,  // 94: kubedevaiops.fleet.v1.Fleet.DeletePolicy:input_type -> kubedevaiops.fleet.v1.DeletePolicyRequest
-	46,  // 95: kubedevaiops.fleet.v1.Fleet.ApplyApplication:input_type -> kubedevaiops.fleet.v1.ApplyApplicationRequest
-	48,  // 96: kubedevaiops.fleet.v1.Fleet.GetApplication:input_type -> kubedevaiops.fleet.v1.GetApplicationRequest
-	50,  // 97: kubedevaiops.fleet.v1.Fleet.ListApplications:input_type -> kubedevaiops.fleet.v1.ListApplicationsRequest
-	52,  // 98: kubedevaiops.fleet.v1.Fleet.DeleteApplication:input_type -> kubedevaiops.fleet.v1.DeleteApplicationRequest
-	54,  // 99: kubedevaiops.fleet.v1.Fleet.ListPlans:input_type -> kubedevaiops.fleet.v1.ListPlansRequest
-	56,  // 100: kubedevaiops.fleet.v1.Fleet.GetPlan:input_type -> kubedevaiops.fleet.v1.GetPlanRequest
-	58,  // 101: kubedevaiops.fleet.v1.Fleet.ApprovePlan:input_type -> kubedevaiops.fleet.v1.ApprovePlanRequest
-	60,  // 102: kubedevaiops.fleet.v1.Fleet.RejectPlan:input_type -> kubedevaiops.fleet.v1.RejectPlanRequest
-	62,  // 103: kubedevaiops.fleet.v1.Fleet.ListIncidents:input_type -> kubedevaiops.fleet.v1.ListIncidentsRequest
-	64,  // 104: kubedevaiops.fleet.v1.Fleet.ListActions:input_type -> kubedevaiops.fleet.v1.ListActionsRequest
-	66,  // 105: kubedevaiops.fleet.v1.Fleet.ListKnowledge:input_type -> kubedevaiops.fleet.v1.ListKnowledgeRequest
-	68,  // 106: kubedevaiops.fleet.v1.Fleet.GetTrace:input_type -> kubedevaiops.fleet.v1.GetTraceRequest
-	71,  // 107: kubedevaiops.fleet.v1.Fleet.ListApprovals:input_type -> kubedevaiops.fleet.v1.ListApprovalsRequest
-	73,  // 108: kubedevaiops.fleet.v1.Fleet.GetApproval:input_type -> kubedevaiops.fleet.v1.GetApprovalRequest
-	76,  // 109: kubedevaiops.fleet.v1.Fleet.ListAudit:input_type -> kubedevaiops.fleet.v1.ListAuditRequest
-	78,  // 110: kubedevaiops.fleet.v1.Fleet.VerifyAudit:input_type -> kubedevaiops.fleet.v1.VerifyAuditRequest
-	80,  // 111: kubedevaiops.fleet.v1.Fleet.ListMembers:input_type -> kubedevaiops.fleet.v1.ListMembersRequest
-	83,  // 112: kubedevaiops.fleet.v1.Fleet.JoinMember:input_type -> kubedevaiops.fleet.v1.JoinMemberRequest
-	85,  // 113: kubedevaiops.fleet.v1.Fleet.LeaveMember:input_type -> kubedevaiops.fleet.v1.LeaveMemberRequest
-	87,  // 114: kubedevaiops.fleet.v1.Fleet.SaveSnapshot:input_type -> kubedevaiops.fleet.v1.SaveSnapshotRequest
-	89,  // 115: kubedevaiops.fleet.v1.Fleet.RestoreSnapshot:input_type -> kubedevaiops.fleet.v1.RestoreSnapshotRequest
-	2,   // 116: kubedevaiops.fleet.v1.Fleet.ListClusters:output_type -> kubedevaiops.fleet.v1.ListClustersResponse
-	4,   // 117: kubedevaiops.fleet.v1.Fleet.GetCluster:output_type -> kubedevaiops.fleet.v1.GetClusterResponse
-	6,   // 118: kubedevaiops.fleet.v1.Fleet.AcceptCluster:output_type -> kubedevaiops.fleet.v1.AcceptClusterResponse
-	8,   // 119: kubedevaiops.fleet.v1.Fleet.DenyCluster:output_type -> kubedevaiops.fleet.v1.DenyClusterResponse
-	10,  // 120: kubedevaiops.fleet.v1.Fleet.LabelCluster:output_type -> kubedevaiops.fleet.v1.LabelClusterResponse
-	12,  // 121: kubedevaiops.fleet.v1.Fleet.GetClusterInventory:output_type -> kubedevaiops.fleet.v1.GetClusterInventoryResponse
-	15,  // 122: kubedevaiops.fleet.v1.Fleet.CreateToken:output_type -> kubedevaiops.fleet.v1.CreateTokenResponse
-	17,  // 123: kubedevaiops.fleet.v1.Fleet.ListTokens:output_type -> kubedevaiops.fleet.v1.ListTokensResponse
-	19,  // 124: kubedevaiops.fleet.v1.Fleet.RevokeToken:output_type -> kubedevaiops.fleet.v1.RevokeTokenResponse
-	21,  // 125: kubedevaiops.fleet.v1.Fleet.ApplyClusterSet:output_type -> kubedevaiops.fleet.v1.ApplyClusterSetResponse
-	23,  // 126: kubedevaiops.fleet.v1.Fleet.GetClusterSet:output_type -> kubedevaiops.fleet.v1.GetClusterSetResponse
-	25,  // 127: kubedevaiops.fleet.v1.Fleet.ListClusterSets:output_type -> kubedevaiops.fleet.v1.ListClusterSetsResponse
-	27,  // 128: kubedevaiops.fleet.v1.Fleet.DeleteClusterSet:output_type -> kubedevaiops.fleet.v1.DeleteClusterSetResponse
-	29,  // 129: kubedevaiops.fleet.v1.Fleet.ApplyPlacement:output_type -> kubedevaiops.fleet.v1.ApplyPlacementResponse
-	31,  // 130: kubedevaiops.fleet.v1.Fleet.GetPlacement:output_type -> kubedevaiops.fleet.v1.GetPlacementResponse
-	33,  // 131: kubedevaiops.fleet.v1.Fleet.ListPlacements:output_type -> kubedevaiops.fleet.v1.ListPlacementsResponse
-	35,  // 132: kubedevaiops.fleet.v1.Fleet.DeletePlacement:output_type -> kubedevaiops.fleet.v1.DeletePlacementResponse
-	37,  // 133: kubedevaiops.fleet.v1.Fleet.ListPlacementDecisions:output_type -> kubedevaiops.fleet.v1.ListPlacementDecisionsResponse
-	39,  // 134: kubedevaiops.fleet.v1.Fleet.ApplyPolicy:output_type -> kubedevaiops.fleet.v1.ApplyPolicyResponse
-	41,  // 135: kubedevaiops.fleet.v1.Fleet.GetPolicy:output_type -> kubedevaiops.fleet.v1.GetPolicyResponse
-	43,  // 136: kubedevaiops.fleet.v1.Fleet.ListPolicies:output_type -> kubedevaiops.fleet.v1.ListPoliciesResponse
-	45,  // 137: kubedevaiops.fleet.v1.Fleet.DeletePolicy:output_type -> kubedevaiops.fleet.v1.DeletePolicyResponse
-	47,  // 138: kubedevaiops.fleet.v1.Fleet.ApplyApplication:output_type -> kubedevaiops.fleet.v1.ApplyApplicationResponse
-	49,  // 139: kubedevaiops.fleet.v1.Fleet.GetApplication:output_type -> kubedevaiops.fleet.v1.GetApplicationResponse
-	51,  // 140: kubedevaiops.fleet.v1.Fleet.ListApplications:output_type -> kubedevaiops.fleet.v1.ListApplicationsResponse
-	53,  // 141: kubedevaiops.fleet.v1.Fleet.DeleteApplication:output_type -> kubedevaiops.fleet.v1.DeleteApplicationResponse
-	55,  // 142: kubedevaiops.fleet.v1.Fleet.ListPlans:output_type -> kubedevaiops.fleet.v1.ListPlansResponse
-	57,  // 143: kubedevaiops.fleet.v1.Fleet.GetPlan:output_type -> kubedevaiops.fleet.v1.GetPlanResponse
-	59,  // 144: kubedevaiops.fleet.v1.Fleet.ApprovePlan:output_type -> kubedevaiops.fleet.v1.ApprovePlanResponse
-	61,  // 145: kubedevaiops.fleet.v1.Fleet.RejectPlan:output_type -> kubedevaiops.fleet.v1.RejectPlanResponse
-	63,  // 146: kubedevaiops.fleet.v1.Fleet.ListIncidents:output_type -> kubedevaiops.fleet.v1.ListIncidentsResponse
-	65,  // 147: kubedevaiops.fleet.v1.Fleet.ListActions:output_type -> kubedevaiops.fleet.v1.ListActionsResponse
-	67,  // 148: kubedevaiops.fleet.v1.Fleet.ListKnowledge:output_type -> kubedevaiops.fleet.v1.ListKnowledgeResponse
-	70,  // 149: kubedevaiops.fleet.v1.Fleet.GetTrace:output_type -> kubedevaiops.fleet.v1.GetTraceResponse
-	72,  // 150: kubedevaiops.fleet.v1.Fleet.ListApprovals:output_type -> kubedevaiops.fleet.v1.ListApprovalsResponse
-	74,  // 151: kubedevaiops.fleet.v1.Fleet.GetApproval:output_type -> kubedevaiops.fleet.v1.GetApprovalResponse
-	77,  // 152: kubedevaiops.fleet.v1.Fleet.ListAudit:output_type -> kubedevaiops.fleet.v1.ListAuditResponse
-	79,  // 153: kubedevaiops.fleet.v1.Fleet.VerifyAudit:output_type -> kubedevaiops.fleet.v1.VerifyAuditResponse
-	82,  // 154: kubedevaiops.fleet.v1.Fleet.ListMembers:output_type -> kubedevaiops.fleet.v1.ListMembersResponse
-	84,  // 155: kubedevaiops.fleet.v1.Fleet.JoinMember:output_type -> kubedevaiops.fleet.v1.JoinMemberResponse
-	86,  // 156: kubedevaiops.fleet.v1.Fleet.LeaveMember:output_type -> kubedevaiops.fleet.v1.LeaveMemberResponse
-	88,  // 157: kubedevaiops.fleet.v1.Fleet.SaveSnapshot:output_type -> kubedevaiops.fleet.v1.SaveSnapshotResponse
-	90,  // 158: kubedevaiops.fleet.v1.Fleet.RestoreSnapshot:output_type -> kubedevaiops.fleet.v1.RestoreSnapshotResponse
-	116, // [116:159] is the sub-list for method output_type
-	73,  // [73:116] is the sub-list for method input_type
-	73,  // [73:73] is the sub-list for extension type_name
-	73,  // [73:73] is the sub-list for extension extendee
-	0,   // [0:73] is the sub-list for field type_name
+	71,  // 63: kubedevaiops.fleet.v1.AskResponse.source:type_name -> kubedevaiops.fleet.v1.AIAnswerSource
+	71,  // 64: kubedevaiops.fleet.v1.ExplainPlanResponse.source:type_name -> kubedevaiops.fleet.v1.AIAnswerSource
+	0,   // 65: kubedevaiops.fleet.v1.ListApprovalsRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
+	100, // 66: kubedevaiops.fleet.v1.ListApprovalsResponse.approvals:type_name -> kubedevaiops.fleet.v1.Resource
+	0,   // 67: kubedevaiops.fleet.v1.GetApprovalRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
+	100, // 68: kubedevaiops.fleet.v1.GetApprovalResponse.approval:type_name -> kubedevaiops.fleet.v1.Resource
+	101, // 69: kubedevaiops.fleet.v1.AuditRecord.time:type_name -> google.protobuf.Timestamp
+	0,   // 70: kubedevaiops.fleet.v1.ListAuditRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
+	80,  // 71: kubedevaiops.fleet.v1.ListAuditResponse.records:type_name -> kubedevaiops.fleet.v1.AuditRecord
+	86,  // 72: kubedevaiops.fleet.v1.ListMembersResponse.members:type_name -> kubedevaiops.fleet.v1.HubMember
+	86,  // 73: kubedevaiops.fleet.v1.JoinMemberResponse.members:type_name -> kubedevaiops.fleet.v1.HubMember
+	86,  // 74: kubedevaiops.fleet.v1.LeaveMemberResponse.members:type_name -> kubedevaiops.fleet.v1.HubMember
+	1,   // 75: kubedevaiops.fleet.v1.Fleet.ListClusters:input_type -> kubedevaiops.fleet.v1.ListClustersRequest
+	3,   // 76: kubedevaiops.fleet.v1.Fleet.GetCluster:input_type -> kubedevaiops.fleet.v1.GetClusterRequest
+	5,   // 77: kubedevaiops.fleet.v1.Fleet.AcceptCluster:input_type -> kubedevaiops.fleet.v1.AcceptClusterRequest
+	7,   // 78: kubedevaiops.fleet.v1.Fleet.DenyCluster:input_type -> kubedevaiops.fleet.v1.DenyClusterRequest
+	9,   // 79: kubedevaiops.fleet.v1.Fleet.LabelCluster:input_type -> kubedevaiops.fleet.v1.LabelClusterRequest
+	11,  // 80: kubedevaiops.fleet.v1.Fleet.GetClusterInventory:input_type -> kubedevaiops.fleet.v1.GetClusterInventoryRequest
+	14,  // 81: kubedevaiops.fleet.v1.Fleet.CreateToken:input_type -> kubedevaiops.fleet.v1.CreateTokenRequest
+	16,  // 82: kubedevaiops.fleet.v1.Fleet.ListTokens:input_type -> kubedevaiops.fleet.v1.ListTokensRequest
+	18,  // 83: kubedevaiops.fleet.v1.Fleet.RevokeToken:input_type -> kubedevaiops.fleet.v1.RevokeTokenRequest
+	20,  // 84: kubedevaiops.fleet.v1.Fleet.ApplyClusterSet:input_type -> kubedevaiops.fleet.v1.ApplyClusterSetRequest
+	22,  // 85: kubedevaiops.fleet.v1.Fleet.GetClusterSet:input_type -> kubedevaiops.fleet.v1.GetClusterSetRequest
+	24,  // 86: kubedevaiops.fleet.v1.Fleet.ListClusterSets:input_type -> kubedevaiops.fleet.v1.ListClusterSetsRequest
+	26,  // 87: kubedevaiops.fleet.v1.Fleet.DeleteClusterSet:input_type -> kubedevaiops.fleet.v1.DeleteClusterSetRequest
+	28,  // 88: kubedevaiops.fleet.v1.Fleet.ApplyPlacement:input_type -> kubedevaiops.fleet.v1.ApplyPlacementRequest
+	30,  // 89: kubedevaiops.fleet.v1.Fleet.GetPlacement:input_type -> kubedevaiops.fleet.v1.GetPlacementRequest
+	32,  // 90: kubedevaiops.fleet.v1.Fleet.ListPlacements:input_type -> kubedevaiops.fleet.v1.ListPlacementsRequest
+	34,  // 91: kubedevaiops.fleet.v1.Fleet.DeletePlacement:input_type -> kubedevaiops.fleet.v1.DeletePlacementRequest
+	36,  // 92: kubedevaiops.fleet.v1.Fleet.ListPlacementDecisions:input_type -> kubedevaiops.fleet.v1.ListPlacementDecisionsRequest
+	38,  // 93: kubedevaiops.fleet.v1.Fleet.ApplyPolicy:input_type -> kubedevaiops.fleet.v1.ApplyPolicyRequest
+	40,  // 94: kubedevaiops.fleet.v1.Fleet.GetPolicy:input_type -> kubedevaiops.fleet.v1.GetPolicyRequest
+	42,  // 95: kubedevaiops.fleet.v1.Fleet.ListPolicies:input_type -> kubedevaiops.fleet.v1.ListPoliciesRequest
+	44,  // 96: kubedevaiops.fleet.v1.Fleet.DeletePolicy:input_type -> kubedevaiops.fleet.v1.DeletePolicyRequest
+	46,  // 97: kubedevaiops.fleet.v1.Fleet.ApplyApplication:input_type -> kubedevaiops.fleet.v1.ApplyApplicationRequest
+	48,  // 98: kubedevaiops.fleet.v1.Fleet.GetApplication:input_type -> kubedevaiops.fleet.v1.GetApplicationRequest
+	50,  // 99: kubedevaiops.fleet.v1.Fleet.ListApplications:input_type -> kubedevaiops.fleet.v1.ListApplicationsRequest
+	52,  // 100: kubedevaiops.fleet.v1.Fleet.DeleteApplication:input_type -> kubedevaiops.fleet.v1.DeleteApplicationRequest
+	54,  // 101: kubedevaiops.fleet.v1.Fleet.ListPlans:input_type -> kubedevaiops.fleet.v1.ListPlansRequest
+	56,  // 102: kubedevaiops.fleet.v1.Fleet.GetPlan:input_type -> kubedevaiops.fleet.v1.GetPlanRequest
+	58,  // 103: kubedevaiops.fleet.v1.Fleet.ApprovePlan:input_type -> kubedevaiops.fleet.v1.ApprovePlanRequest
+	60,  // 104: kubedevaiops.fleet.v1.Fleet.RejectPlan:input_type -> kubedevaiops.fleet.v1.RejectPlanRequest
+	62,  // 105: kubedevaiops.fleet.v1.Fleet.ListIncidents:input_type -> kubedevaiops.fleet.v1.ListIncidentsRequest
+	64,  // 106: kubedevaiops.fleet.v1.Fleet.ListActions:input_type -> kubedevaiops.fleet.v1.ListActionsRequest
+	66,  // 107: kubedevaiops.fleet.v1.Fleet.ListKnowledge:input_type -> kubedevaiops.fleet.v1.ListKnowledgeRequest
+	68,  // 108: kubedevaiops.fleet.v1.Fleet.GetTrace:input_type -> kubedevaiops.fleet.v1.GetTraceRequest
+	72,  // 109: kubedevaiops.fleet.v1.Fleet.Ask:input_type -> kubedevaiops.fleet.v1.AskRequest
+	74,  // 110: kubedevaiops.fleet.v1.Fleet.ExplainPlan:input_type -> kubedevaiops.fleet.v1.ExplainPlanRequest
+	76,  // 111: kubedevaiops.fleet.v1.Fleet.ListApprovals:input_type -> kubedevaiops.fleet.v1.ListApprovalsRequest
+	78,  // 112: kubedevaiops.fleet.v1.Fleet.GetApproval:input_type -> kubedevaiops.fleet.v1.GetApprovalRequest
+	81,  // 113: kubedevaiops.fleet.v1.Fleet.ListAudit:input_type -> kubedevaiops.fleet.v1.ListAuditRequest
+	83,  // 114: kubedevaiops.fleet.v1.Fleet.VerifyAudit:input_type -> kubedevaiops.fleet.v1.VerifyAuditRequest
+	85,  // 115: kubedevaiops.fleet.v1.Fleet.ListMembers:input_type -> kubedevaiops.fleet.v1.ListMembersRequest
+	88,  // 116: kubedevaiops.fleet.v1.Fleet.JoinMember:input_type -> kubedevaiops.fleet.v1.JoinMemberRequest
+	90,  // 117: kubedevaiops.fleet.v1.Fleet.LeaveMember:input_type -> kubedevaiops.fleet.v1.LeaveMemberRequest
+	92,  // 118: kubedevaiops.fleet.v1.Fleet.SaveSnapshot:input_type -> kubedevaiops.fleet.v1.SaveSnapshotRequest
+	94,  // 119: kubedevaiops.fleet.v1.Fleet.RestoreSnapshot:input_type -> kubedevaiops.fleet.v1.RestoreSnapshotRequest
+	2,   // 120: kubedevaiops.fleet.v1.Fleet.ListClusters:output_type -> kubedevaiops.fleet.v1.ListClustersResponse
+	4,   // 121: kubedevaiops.fleet.v1.Fleet.GetCluster:output_type -> kubedevaiops.fleet.v1.GetClusterResponse
+	6,   // 122: kubedevaiops.fleet.v1.Fleet.AcceptCluster:output_type -> kubedevaiops.fleet.v1.AcceptClusterResponse
+	8,   // 123: kubedevaiops.fleet.v1.Fleet.DenyCluster:output_type -> kubedevaiops.fleet.v1.DenyClusterResponse
+	10,  // 124: kubedevaiops.fleet.v1.Fleet.LabelCluster:output_type -> kubedevaiops.fleet.v1.LabelClusterResponse
+	12,  // 125: kubedevaiops.fleet.v1.Fleet.GetClusterInventory:output_type -> kubedevaiops.fleet.v1.GetClusterInventoryResponse
+	15,  // 126: kubedevaiops.fleet.v1.Fleet.CreateToken:output_type -> kubedevaiops.fleet.v1.CreateTokenResponse
+	17,  // 127: kubedevaiops.fleet.v1.Fleet.ListTokens:output_type -> kubedevaiops.fleet.v1.ListTokensResponse
+	19,  // 128: kubedevaiops.fleet.v1.Fleet.RevokeToken:output_type -> kubedevaiops.fleet.v1.RevokeTokenResponse
+	21,  // 129: kubedevaiops.fleet.v1.Fleet.ApplyClusterSet:output_type -> kubedevaiops.fleet.v1.ApplyClusterSetResponse
+	23,  // 130: kubedevaiops.fleet.v1.Fleet.GetClusterSet:output_type -> kubedevaiops.fleet.v1.GetClusterSetResponse
+	25,  // 131: kubedevaiops.fleet.v1.Fleet.ListClusterSets:output_type -> kubedevaiops.fleet.v1.ListClusterSetsResponse
+	27,  // 132: kubedevaiops.fleet.v1.Fleet.DeleteClusterSet:output_type -> kubedevaiops.fleet.v1.DeleteClusterSetResponse
+	29,  // 133: kubedevaiops.fleet.v1.Fleet.ApplyPlacement:output_type -> kubedevaiops.fleet.v1.ApplyPlacementResponse
+	31,  // 134: kubedevaiops.fleet.v1.Fleet.GetPlacement:output_type -> kubedevaiops.fleet.v1.GetPlacementResponse
+	33,  // 135: kubedevaiops.fleet.v1.Fleet.ListPlacements:output_type -> kubedevaiops.fleet.v1.ListPlacementsResponse
+	35,  // 136: kubedevaiops.fleet.v1.Fleet.DeletePlacement:output_type -> kubedevaiops.fleet.v1.DeletePlacementResponse
+	37,  // 137: kubedevaiops.fleet.v1.Fleet.ListPlacementDecisions:output_type -> kubedevaiops.fleet.v1.ListPlacementDecisionsResponse
+	39,  // 138: kubedevaiops.fleet.v1.Fleet.ApplyPolicy:output_type -> kubedevaiops.fleet.v1.ApplyPolicyResponse
+	41,  // 139: kubedevaiops.fleet.v1.Fleet.GetPolicy:output_type -> kubedevaiops.fleet.v1.GetPolicyResponse
+	43,  // 140: kubedevaiops.fleet.v1.Fleet.ListPolicies:output_type -> kubedevaiops.fleet.v1.ListPoliciesResponse
+	45,  // 141: kubedevaiops.fleet.v1.Fleet.DeletePolicy:output_type -> kubedevaiops.fleet.v1.DeletePolicyResponse
+	47,  // 142: kubedevaiops.fleet.v1.Fleet.ApplyApplication:output_type -> kubedevaiops.fleet.v1.ApplyApplicationResponse
+	49,  // 143: kubedevaiops.fleet.v1.Fleet.GetApplication:output_type -> kubedevaiops.fleet.v1.GetApplicationResponse
+	51,  // 144: kubedevaiops.fleet.v1.Fleet.ListApplications:output_type -> kubedevaiops.fleet.v1.ListApplicationsResponse
+	53,  // 145: kubedevaiops.fleet.v1.Fleet.DeleteApplication:output_type -> kubedevaiops.fleet.v1.DeleteApplicationResponse
+	55,  // 146: kubedevaiops.fleet.v1.Fleet.ListPlans:output_type -> kubedevaiops.fleet.v1.ListPlansResponse
+	57,  // 147: kubedevaiops.fleet.v1.Fleet.GetPlan:output_type -> kubedevaiops.fleet.v1.GetPlanResponse
+	59,  // 148: kubedevaiops.fleet.v1.Fleet.ApprovePlan:output_type -> kubedevaiops.fleet.v1.ApprovePlanResponse
+	61,  // 149: kubedevaiops.fleet.v1.Fleet.RejectPlan:output_type -> kubedevaiops.fleet.v1.RejectPlanResponse
+	63,  // 150: kubedevaiops.fleet.v1.Fleet.ListIncidents:output_type -> kubedevaiops.fleet.v1.ListIncidentsResponse
+	65,  // 151: kubedevaiops.fleet.v1.Fleet.ListActions:output_type -> kubedevaiops.fleet.v1.ListActionsResponse
+	67,  // 152: kubedevaiops.fleet.v1.Fleet.ListKnowledge:output_type -> kubedevaiops.fleet.v1.ListKnowledgeResponse
+	70,  // 153: kubedevaiops.fleet.v1.Fleet.GetTrace:output_type -> kubedevaiops.fleet.v1.GetTraceResponse
+	73,  // 154: kubedevaiops.fleet.v1.Fleet.Ask:output_type -> kubedevaiops.fleet.v1.AskResponse
+	75,  // 155: kubedevaiops.fleet.v1.Fleet.ExplainPlan:output_type -> kubedevaiops.fleet.v1.ExplainPlanResponse
+	77,  // 156: kubedevaiops.fleet.v1.Fleet.ListApprovals:output_type -> kubedevaiops.fleet.v1.ListApprovalsResponse
+	79,  // 157: kubedevaiops.fleet.v1.Fleet.GetApproval:output_type -> kubedevaiops.fleet.v1.GetApprovalResponse
+	82,  // 158: kubedevaiops.fleet.v1.Fleet.ListAudit:output_type -> kubedevaiops.fleet.v1.ListAuditResponse
+	84,  // 159: kubedevaiops.fleet.v1.Fleet.VerifyAudit:output_type -> kubedevaiops.fleet.v1.VerifyAuditResponse
+	87,  // 160: kubedevaiops.fleet.v1.Fleet.ListMembers:output_type -> kubedevaiops.fleet.v1.ListMembersResponse
+	89,  // 161: kubedevaiops.fleet.v1.Fleet.JoinMember:output_type -> kubedevaiops.fleet.v1.JoinMemberResponse
+	91,  // 162: kubedevaiops.fleet.v1.Fleet.LeaveMember:output_type -> kubedevaiops.fleet.v1.LeaveMemberResponse
+	93,  // 163: kubedevaiops.fleet.v1.Fleet.SaveSnapshot:output_type -> kubedevaiops.fleet.v1.SaveSnapshotResponse
+	95,  // 164: kubedevaiops.fleet.v1.Fleet.RestoreSnapshot:output_type -> kubedevaiops.fleet.v1.RestoreSnapshotResponse
+	120, // [120:165] is the sub-list for method output_type
+	75,  // [75:120] is the sub-list for method input_type
+	75,  // [75:75] is the sub-list for extension type_name
+	75,  // [75:75] is the sub-list for extension extendee
+	0,   // [0:75] is the sub-list for field type_name
 }
 
 func init() { file_fleet_v1_fleet_proto_init() }
@@ -6369,7 +6703,7 @@ func file_fleet_v1_fleet_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fleet_v1_fleet_proto_rawDesc), len(file_fleet_v1_fleet_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   94,
+			NumMessages:   99,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

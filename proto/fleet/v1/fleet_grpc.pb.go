@@ -55,6 +55,8 @@ const (
 	Fleet_ListActions_FullMethodName            = "/kubedevaiops.fleet.v1.Fleet/ListActions"
 	Fleet_ListKnowledge_FullMethodName          = "/kubedevaiops.fleet.v1.Fleet/ListKnowledge"
 	Fleet_GetTrace_FullMethodName               = "/kubedevaiops.fleet.v1.Fleet/GetTrace"
+	Fleet_Ask_FullMethodName                    = "/kubedevaiops.fleet.v1.Fleet/Ask"
+	Fleet_ExplainPlan_FullMethodName            = "/kubedevaiops.fleet.v1.Fleet/ExplainPlan"
 	Fleet_ListApprovals_FullMethodName          = "/kubedevaiops.fleet.v1.Fleet/ListApprovals"
 	Fleet_GetApproval_FullMethodName            = "/kubedevaiops.fleet.v1.Fleet/GetApproval"
 	Fleet_ListAudit_FullMethodName              = "/kubedevaiops.fleet.v1.Fleet/ListAudit"
@@ -147,6 +149,11 @@ type FleetClient interface {
 	ListKnowledge(ctx context.Context, in *ListKnowledgeRequest, opts ...grpc.CallOption) (*ListKnowledgeResponse, error)
 	// GetTrace returns the recent spans of a plan's trace, gathered from every hub member.
 	GetTrace(ctx context.Context, in *GetTraceRequest, opts ...grpc.CallOption) (*GetTraceResponse, error)
+	// Ask answers a question about the fleet, from the provider the hub routes questions to
+	// (the built-in engine when that one fails or may not see the clusters).
+	Ask(ctx context.Context, in *AskRequest, opts ...grpc.CallOption) (*AskResponse, error)
+	// ExplainPlan explains a plan in a few sentences.
+	ExplainPlan(ctx context.Context, in *ExplainPlanRequest, opts ...grpc.CallOption) (*ExplainPlanResponse, error)
 	// ListApprovals lists approval records and requests, e.g. those awaiting a human.
 	ListApprovals(ctx context.Context, in *ListApprovalsRequest, opts ...grpc.CallOption) (*ListApprovalsResponse, error)
 	// GetApproval returns one approval record.
@@ -515,6 +522,26 @@ func (c *fleetClient) GetTrace(ctx context.Context, in *GetTraceRequest, opts ..
 	return out, nil
 }
 
+func (c *fleetClient) Ask(ctx context.Context, in *AskRequest, opts ...grpc.CallOption) (*AskResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AskResponse)
+	err := c.cc.Invoke(ctx, Fleet_Ask_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *fleetClient) ExplainPlan(ctx context.Context, in *ExplainPlanRequest, opts ...grpc.CallOption) (*ExplainPlanResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ExplainPlanResponse)
+	err := c.cc.Invoke(ctx, Fleet_ExplainPlan_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *fleetClient) ListApprovals(ctx context.Context, in *ListApprovalsRequest, opts ...grpc.CallOption) (*ListApprovalsResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ListApprovalsResponse)
@@ -698,6 +725,11 @@ type FleetServer interface {
 	ListKnowledge(context.Context, *ListKnowledgeRequest) (*ListKnowledgeResponse, error)
 	// GetTrace returns the recent spans of a plan's trace, gathered from every hub member.
 	GetTrace(context.Context, *GetTraceRequest) (*GetTraceResponse, error)
+	// Ask answers a question about the fleet, from the provider the hub routes questions to
+	// (the built-in engine when that one fails or may not see the clusters).
+	Ask(context.Context, *AskRequest) (*AskResponse, error)
+	// ExplainPlan explains a plan in a few sentences.
+	ExplainPlan(context.Context, *ExplainPlanRequest) (*ExplainPlanResponse, error)
 	// ListApprovals lists approval records and requests, e.g. those awaiting a human.
 	ListApprovals(context.Context, *ListApprovalsRequest) (*ListApprovalsResponse, error)
 	// GetApproval returns one approval record.
@@ -827,6 +859,12 @@ func (UnimplementedFleetServer) ListKnowledge(context.Context, *ListKnowledgeReq
 }
 func (UnimplementedFleetServer) GetTrace(context.Context, *GetTraceRequest) (*GetTraceResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetTrace not implemented")
+}
+func (UnimplementedFleetServer) Ask(context.Context, *AskRequest) (*AskResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Ask not implemented")
+}
+func (UnimplementedFleetServer) ExplainPlan(context.Context, *ExplainPlanRequest) (*ExplainPlanResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ExplainPlan not implemented")
 }
 func (UnimplementedFleetServer) ListApprovals(context.Context, *ListApprovalsRequest) (*ListApprovalsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListApprovals not implemented")
@@ -1488,6 +1526,42 @@ func _Fleet_GetTrace_Handler(srv interface{}, ctx context.Context, dec func(inte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Fleet_Ask_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AskRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FleetServer).Ask(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Fleet_Ask_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FleetServer).Ask(ctx, req.(*AskRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Fleet_ExplainPlan_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ExplainPlanRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FleetServer).ExplainPlan(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Fleet_ExplainPlan_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FleetServer).ExplainPlan(ctx, req.(*ExplainPlanRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Fleet_ListApprovals_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ListApprovalsRequest)
 	if err := dec(in); err != nil {
@@ -1774,6 +1848,14 @@ var Fleet_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetTrace",
 			Handler:    _Fleet_GetTrace_Handler,
+		},
+		{
+			MethodName: "Ask",
+			Handler:    _Fleet_Ask_Handler,
+		},
+		{
+			MethodName: "ExplainPlan",
+			Handler:    _Fleet_ExplainPlan_Handler,
 		},
 		{
 			MethodName: "ListApprovals",

@@ -1051,9 +1051,12 @@ type InventoryObject struct {
 	// Compact status for diagnosis without the full object.
 	Status *StatusSummary `protobuf:"bytes,4,opt,name=status,proto3" json:"status,omitempty"`
 	// The full object as JSON, only for kinds the spoke is asked to send in full; secrets never.
-	ObjectJson    []byte `protobuf:"bytes,5,opt,name=object_json,json=objectJson,proto3" json:"object_json,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	ObjectJson []byte `protobuf:"bytes,5,opt,name=object_json,json=objectJson,proto3" json:"object_json,omitempty"`
+	// Workloads' containers as "name=image", in pod-template order, so the hub can say which
+	// clusters run an image.
+	ContainerImages []string `protobuf:"bytes,6,rep,name=container_images,json=containerImages,proto3" json:"container_images,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *InventoryObject) Reset() {
@@ -1117,6 +1120,13 @@ func (x *InventoryObject) GetStatus() *StatusSummary {
 func (x *InventoryObject) GetObjectJson() []byte {
 	if x != nil {
 		return x.ObjectJson
+	}
+	return nil
+}
+
+func (x *InventoryObject) GetContainerImages() []string {
+	if x != nil {
+		return x.ContainerImages
 	}
 	return nil
 }
@@ -2764,14 +2774,15 @@ const file_fleet_v1_spoke_proto_rawDesc = "" +
 	"\tHeartbeat\x12.\n" +
 	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x18\n" +
 	"\arenewal\x18\x02 \x01(\x04R\arenewal\x12<\n" +
-	"\x06claims\x18\x03 \x01(\v2$.kubedevaiops.fleet.v1.ClusterClaimsR\x06claims\"\xe5\x02\n" +
+	"\x06claims\x18\x03 \x01(\v2$.kubedevaiops.fleet.v1.ClusterClaimsR\x06claims\"\x90\x03\n" +
 	"\x0fInventoryObject\x122\n" +
 	"\x03ref\x18\x01 \x01(\v2 .kubedevaiops.fleet.v1.ObjectRefR\x03ref\x12J\n" +
 	"\x06labels\x18\x02 \x03(\v22.kubedevaiops.fleet.v1.InventoryObject.LabelsEntryR\x06labels\x128\n" +
 	"\x06owners\x18\x03 \x03(\v2 .kubedevaiops.fleet.v1.ObjectRefR\x06owners\x12<\n" +
 	"\x06status\x18\x04 \x01(\v2$.kubedevaiops.fleet.v1.StatusSummaryR\x06status\x12\x1f\n" +
 	"\vobject_json\x18\x05 \x01(\fR\n" +
-	"objectJson\x1a9\n" +
+	"objectJson\x12)\n" +
+	"\x10container_images\x18\x06 \x03(\tR\x0fcontainerImages\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xfa\x01\n" +
