@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/kubedevaiops/kubedevaiops/hub/ai/jules"
 	"github.com/kubedevaiops/kubedevaiops/hub/capi"
 	"github.com/kubedevaiops/kubedevaiops/hub/incident"
 	"github.com/kubedevaiops/kubedevaiops/hub/registration"
@@ -105,6 +106,9 @@ for a single throw-away member with generated certificates.`,
 	f.StringVar(&opts.OTLP.Protocol, "otlp-protocol", "grpc", "OTLP protocol: grpc or http/protobuf")
 	f.BoolVar(&opts.OTLP.Insecure, "otlp-insecure", false, "export traces without TLS")
 	f.StringVar(&opts.OTLP.CAFile, "otlp-ca-file", "", "CA bundle (PEM) that verifies the OTLP collector")
+	f.StringVar(&opts.Jules.BaseURL, "jules-base-url", jules.DefaultBaseURL, "base URL of the Google Jules REST API (v1alpha); its key is read from Vault at <vault-kv-mount>/data/<vault-kv-path>/jules")
+	f.IntVar(&opts.Jules.DailyBudget, "jules-daily-budget", 10, "Jules sessions the hub may create per UTC day, across all members")
+	f.DurationVar(&opts.Jules.PollInterval, "jules-poll-interval", 15*time.Second, "how often the leader polls the open Jules sessions")
 	f.StringVar(&opts.PprofAddr, "pprof-addr", "", "serve Go's net/http/pprof profiles on this address (e.g. 127.0.0.1:6060; port 0 picks one, logged); off when empty")
 	_ = f.MarkHidden("pprof-addr")
 

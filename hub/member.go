@@ -71,6 +71,8 @@ type memberOptions struct {
 	AI aiOptions
 	// OTLP is where traces are exported.
 	OTLP otlpOptions
+	// Jules configures the Google Jules provider (onboarding); on when Vault is, which holds its key.
+	Jules julesOptions
 }
 
 // otlpOptions configure the OTLP trace export.
@@ -243,6 +245,16 @@ func runMember(ctx context.Context, opts memberOptions, out io.Writer) error {
 	node.RunWhileLeader("registration-gc", registrar.CollectGarbage)
 	node.RunWhileLeader("placement", placementctl.New(node, fsm, log).Run)
 	node.RunWhileLeader("incidents", incidents.Run)
+	if vault != nil {
+		onboarder, err := newOnboarder(opts.Jules, vault, node, fsm, incidents, tel.TracerProvider(), log)
+		if err != nil {
+			return err
+		}
+		node.RunWhileLeader("jules-sessions", onboarder.Tracker().Run)
+		node.RunWhileLeader("onboarding", onboarder.Run)
+	} else {
+		log.Info("jules is off: its API key lives in Vault (--vault-addr)")
+	}
 	capiImporter, err := newCAPIImporter(opts.CAPI, capiMgmt, opts.CACert, node, fsm, registrar, log)
 	if err != nil {
 		return err

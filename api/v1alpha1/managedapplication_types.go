@@ -18,6 +18,15 @@ type ManagedApplicationSpec struct {
 	// +required
 	Source ApplicationSource `json:"source"`
 
+	// Cluster names the ManagedCluster the hub onboards the application to: for a Git source,
+	// the manifests Jules proposes are dry-run there. Read by the hub; the spoke ignores it.
+	// Without it the hub does not onboard the application.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="cluster is immutable: delete and re-create the application to onboard it elsewhere"
+	Cluster string `json:"cluster,omitempty"`
+
 	// Replicas is the desired number of pods when no autoscaling policy applies.
 	// +optional
 	// +kubebuilder:validation:Minimum=0

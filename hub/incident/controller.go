@@ -162,8 +162,8 @@ func (h *Hub) reconcile(ctx context.Context) error {
 			}
 			continue
 		}
-		if p.obj.Status.Phase != hubv1alpha1.PlanApproved {
-			continue
+		if p.obj.Status.Phase != hubv1alpha1.PlanApproved || p.obj.Spec.Type != hubv1alpha1.PlanRemediation {
+			continue // other plan types are dispatched by their own loops (hub/onboard), through Dispatch
 		}
 		if _, err := h.dispatch(ctx, p.obj, p.rv, all); err != nil && !errors.Is(err, store.ErrConflict) {
 			errs = append(errs, err)

@@ -35,6 +35,31 @@ const (
 	ReasonDispatched         = "Dispatched"
 )
 
+// Dispatch signs and records the directives of an approved plan the way the leader's loop does
+// for remediation plans, for the loops that run plans of other types (hub/onboard); run it on
+// the leader. It returns why the plan has to wait (blast radius, signing), and "" once
+// dispatched.
+func (h *Hub) Dispatch(ctx context.Context, p *hubv1alpha1.Plan, rv uint64) (string, error) {
+	if p.Status.Phase != hubv1alpha1.PlanApproved {
+		return "", fmt.Errorf("dispatch plan %s: it is %s, not Approved", p.Name, p.Status.Phase)
+	}
+	actions, err := list[hubv1alpha1.Action](h.store, store.KindAction)
+	if err != nil {
+		return "", err
+	}
+	all := make([]*hubv1alpha1.Action, len(actions))
+	for i, a := range actions {
+		all[i] = a.obj
+	}
+	return h.dispatch(ctx, p, rv, all)
+}
+
+// GoverningPolicy returns the AIOpsPolicy that governs cluster (the most cautious one that
+// targets it), or nil when none does.
+func (h *Hub) GoverningPolicy(cluster string) (*aiopsv1alpha1.AIOpsPolicy, error) {
+	return h.governingPolicy(cluster)
+}
+
 // dispatch signs the directives of an approved plan and records them, one Action per planned
 // action, in one transaction with the plan's move to Executing and the audit records. The
 // members holding the clusters' streams deliver them from there. It returns a reason when the

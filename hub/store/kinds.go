@@ -18,6 +18,7 @@ const (
 	KindPlacement           = "Placement"
 	KindPlacementDecision   = "PlacementDecision"
 	KindAIOpsPolicy         = "AIOpsPolicy"
+	KindManagedApplication  = "ManagedApplication"
 	KindBootstrapToken      = hubv1alpha1.KindBootstrapToken
 	KindPlan                = hubv1alpha1.KindPlan
 	KindAction              = hubv1alpha1.KindAction
@@ -54,6 +55,7 @@ func init() {
 	register(KindInfo{KindPlacement, ocm, "v1beta1", true, func() any { return &clusterv1beta1.Placement{} }})
 	register(KindInfo{KindPlacementDecision, ocm, "v1beta1", true, func() any { return &clusterv1beta1.PlacementDecision{} }})
 	register(KindInfo{KindAIOpsPolicy, aiopsv1alpha1.Group, aiopsv1alpha1.Version, false, func() any { return &aiopsv1alpha1.AIOpsPolicy{} }})
+	register(KindInfo{KindManagedApplication, aiopsv1alpha1.Group, aiopsv1alpha1.Version, true, func() any { return &aiopsv1alpha1.ManagedApplication{} }})
 	hub, v := hubv1alpha1.Group, hubv1alpha1.Version
 	register(KindInfo{KindBootstrapToken, hub, v, false, func() any { return &hubv1alpha1.BootstrapToken{} }})
 	register(KindInfo{KindPlan, hub, v, false, func() any { return &hubv1alpha1.Plan{} }})

@@ -19,6 +19,7 @@ func TestKindRegistry(t *testing.T) {
 		KindPlacement:           {"cluster.open-cluster-management.io/v1beta1", true},
 		KindPlacementDecision:   {"cluster.open-cluster-management.io/v1beta1", true},
 		KindAIOpsPolicy:         {"aiops.kubedevaiops.io/v1alpha1", false},
+		KindManagedApplication:  {"aiops.kubedevaiops.io/v1alpha1", true},
 		KindBootstrapToken:      {"hub.kubedevaiops.io/v1alpha1", false},
 		KindPlan:                {"hub.kubedevaiops.io/v1alpha1", false},
 		KindAction:              {"hub.kubedevaiops.io/v1alpha1", false},

@@ -46,7 +46,7 @@ func newRootCommand() *cobra.Command {
 	root.PersistentFlags().StringVarP(&output, "output", "o", "table", "output format: "+strings.Join([]string{"table", "json", "yaml"}, ", "))
 	root.AddCommand(newHubCommand(&conn, &output), newClustersCommand(&conn, &output), newTokenCommand(&conn, &output),
 		newSetsCommand(&conn, &output), newPlacementsCommand(&conn, &output),
-		newPoliciesCommand(&conn, &output), newAuditCommand(&conn, &output),
+		newPoliciesCommand(&conn, &output), newAppsCommand(&conn, &output), newAuditCommand(&conn, &output),
 		newPlansCommand(&conn, &output), newIncidentsCommand(&conn, &output), newKnowledgeCommand(&conn, &output), newTraceCommand(&conn, &output), newAskCommand(&conn, &output))
 	return root
 }

@@ -16,6 +16,10 @@ const (
 	PlanRollout     PlanType = "rollout"
 	PlanScaling     PlanType = "scaling"
 	PlanRemediation PlanType = "remediation"
+	// PlanOnboarding reviews the plan Jules proposes for onboarding a ManagedApplication's
+	// repository; approving it approves the Jules plan, and its one action is a dry-run of the
+	// manifests Jules proposed (hub/onboard runs it, not the incident loop).
+	PlanOnboarding PlanType = "onboarding"
 )
 
 // PlanPhase is where a plan stands.

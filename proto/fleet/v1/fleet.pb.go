@@ -2774,6 +2774,456 @@ func (x *DeletePolicyResponse) GetIndex() uint64 {
 	return 0
 }
 
+// ApplyApplicationRequest carries a ManagedApplication.
+type ApplyApplicationRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The ManagedApplication (namespaced); its resource_version is the precondition. Its status
+	// is ignored: the hub keeps the stored one.
+	Application   *Resource `protobuf:"bytes,1,opt,name=application,proto3" json:"application,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ApplyApplicationRequest) Reset() {
+	*x = ApplyApplicationRequest{}
+	mi := &file_fleet_v1_fleet_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ApplyApplicationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ApplyApplicationRequest) ProtoMessage() {}
+
+func (x *ApplyApplicationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fleet_v1_fleet_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ApplyApplicationRequest.ProtoReflect.Descriptor instead.
+func (*ApplyApplicationRequest) Descriptor() ([]byte, []int) {
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *ApplyApplicationRequest) GetApplication() *Resource {
+	if x != nil {
+		return x.Application
+	}
+	return nil
+}
+
+// ApplyApplicationResponse carries the stored ManagedApplication.
+type ApplyApplicationResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The stored object with its new resource_version.
+	Application   *Resource `protobuf:"bytes,1,opt,name=application,proto3" json:"application,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ApplyApplicationResponse) Reset() {
+	*x = ApplyApplicationResponse{}
+	mi := &file_fleet_v1_fleet_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ApplyApplicationResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ApplyApplicationResponse) ProtoMessage() {}
+
+func (x *ApplyApplicationResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_fleet_v1_fleet_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ApplyApplicationResponse.ProtoReflect.Descriptor instead.
+func (*ApplyApplicationResponse) Descriptor() ([]byte, []int) {
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *ApplyApplicationResponse) GetApplication() *Resource {
+	if x != nil {
+		return x.Application
+	}
+	return nil
+}
+
+// GetApplicationRequest names a ManagedApplication.
+type GetApplicationRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Application namespace.
+	Namespace string `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	// Application name.
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// How fresh the answer must be; linearizable unless stale is asked for.
+	Consistency   ReadConsistency `protobuf:"varint,3,opt,name=consistency,proto3,enum=kubedevaiops.fleet.v1.ReadConsistency" json:"consistency,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetApplicationRequest) Reset() {
+	*x = GetApplicationRequest{}
+	mi := &file_fleet_v1_fleet_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetApplicationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetApplicationRequest) ProtoMessage() {}
+
+func (x *GetApplicationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fleet_v1_fleet_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetApplicationRequest.ProtoReflect.Descriptor instead.
+func (*GetApplicationRequest) Descriptor() ([]byte, []int) {
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *GetApplicationRequest) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *GetApplicationRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *GetApplicationRequest) GetConsistency() ReadConsistency {
+	if x != nil {
+		return x.Consistency
+	}
+	return ReadConsistency_READ_CONSISTENCY_UNSPECIFIED
+}
+
+// GetApplicationResponse carries the ManagedApplication.
+type GetApplicationResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The ManagedApplication, status included.
+	Application   *Resource `protobuf:"bytes,1,opt,name=application,proto3" json:"application,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetApplicationResponse) Reset() {
+	*x = GetApplicationResponse{}
+	mi := &file_fleet_v1_fleet_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetApplicationResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetApplicationResponse) ProtoMessage() {}
+
+func (x *GetApplicationResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_fleet_v1_fleet_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetApplicationResponse.ProtoReflect.Descriptor instead.
+func (*GetApplicationResponse) Descriptor() ([]byte, []int) {
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *GetApplicationResponse) GetApplication() *Resource {
+	if x != nil {
+		return x.Application
+	}
+	return nil
+}
+
+// ListApplicationsRequest pages ManagedApplications.
+type ListApplicationsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Maximum results per page.
+	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// Token from the previous page.
+	PageToken string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// Kubernetes label selector over the applications' labels.
+	LabelSelector string `protobuf:"bytes,3,opt,name=label_selector,json=labelSelector,proto3" json:"label_selector,omitempty"`
+	// Only this namespace; empty for all.
+	Namespace string `protobuf:"bytes,4,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	// How fresh the answer must be; linearizable unless stale is asked for.
+	Consistency   ReadConsistency `protobuf:"varint,5,opt,name=consistency,proto3,enum=kubedevaiops.fleet.v1.ReadConsistency" json:"consistency,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListApplicationsRequest) Reset() {
+	*x = ListApplicationsRequest{}
+	mi := &file_fleet_v1_fleet_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListApplicationsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListApplicationsRequest) ProtoMessage() {}
+
+func (x *ListApplicationsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fleet_v1_fleet_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListApplicationsRequest.ProtoReflect.Descriptor instead.
+func (*ListApplicationsRequest) Descriptor() ([]byte, []int) {
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *ListApplicationsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListApplicationsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+func (x *ListApplicationsRequest) GetLabelSelector() string {
+	if x != nil {
+		return x.LabelSelector
+	}
+	return ""
+}
+
+func (x *ListApplicationsRequest) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *ListApplicationsRequest) GetConsistency() ReadConsistency {
+	if x != nil {
+		return x.Consistency
+	}
+	return ReadConsistency_READ_CONSISTENCY_UNSPECIFIED
+}
+
+// ListApplicationsResponse is one page of ManagedApplications.
+type ListApplicationsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// ManagedApplications.
+	Applications []*Resource `protobuf:"bytes,1,rep,name=applications,proto3" json:"applications,omitempty"`
+	// Token for the next page; empty at the end.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListApplicationsResponse) Reset() {
+	*x = ListApplicationsResponse{}
+	mi := &file_fleet_v1_fleet_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListApplicationsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListApplicationsResponse) ProtoMessage() {}
+
+func (x *ListApplicationsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_fleet_v1_fleet_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListApplicationsResponse.ProtoReflect.Descriptor instead.
+func (*ListApplicationsResponse) Descriptor() ([]byte, []int) {
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *ListApplicationsResponse) GetApplications() []*Resource {
+	if x != nil {
+		return x.Applications
+	}
+	return nil
+}
+
+func (x *ListApplicationsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// DeleteApplicationRequest names a ManagedApplication to delete.
+type DeleteApplicationRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Application namespace.
+	Namespace string `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	// Application name.
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// Optimistic-concurrency precondition.
+	ResourceVersion string `protobuf:"bytes,3,opt,name=resource_version,json=resourceVersion,proto3" json:"resource_version,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *DeleteApplicationRequest) Reset() {
+	*x = DeleteApplicationRequest{}
+	mi := &file_fleet_v1_fleet_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteApplicationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteApplicationRequest) ProtoMessage() {}
+
+func (x *DeleteApplicationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fleet_v1_fleet_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteApplicationRequest.ProtoReflect.Descriptor instead.
+func (*DeleteApplicationRequest) Descriptor() ([]byte, []int) {
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{51}
+}
+
+func (x *DeleteApplicationRequest) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *DeleteApplicationRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *DeleteApplicationRequest) GetResourceVersion() string {
+	if x != nil {
+		return x.ResourceVersion
+	}
+	return ""
+}
+
+// DeleteApplicationResponse confirms the deletion.
+type DeleteApplicationResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Raft index of the deletion.
+	Index         uint64 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteApplicationResponse) Reset() {
+	*x = DeleteApplicationResponse{}
+	mi := &file_fleet_v1_fleet_proto_msgTypes[52]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteApplicationResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteApplicationResponse) ProtoMessage() {}
+
+func (x *DeleteApplicationResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_fleet_v1_fleet_proto_msgTypes[52]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteApplicationResponse.ProtoReflect.Descriptor instead.
+func (*DeleteApplicationResponse) Descriptor() ([]byte, []int) {
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{52}
+}
+
+func (x *DeleteApplicationResponse) GetIndex() uint64 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
 // ListPlansRequest filters and pages plans.
 type ListPlansRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2797,7 +3247,7 @@ type ListPlansRequest struct {
 
 func (x *ListPlansRequest) Reset() {
 	*x = ListPlansRequest{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[45]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2809,7 +3259,7 @@ func (x *ListPlansRequest) String() string {
 func (*ListPlansRequest) ProtoMessage() {}
 
 func (x *ListPlansRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[45]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2822,7 +3272,7 @@ func (x *ListPlansRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPlansRequest.ProtoReflect.Descriptor instead.
 func (*ListPlansRequest) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{45}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *ListPlansRequest) GetPageSize() int32 {
@@ -2887,7 +3337,7 @@ type ListPlansResponse struct {
 
 func (x *ListPlansResponse) Reset() {
 	*x = ListPlansResponse{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[46]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2899,7 +3349,7 @@ func (x *ListPlansResponse) String() string {
 func (*ListPlansResponse) ProtoMessage() {}
 
 func (x *ListPlansResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[46]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2912,7 +3362,7 @@ func (x *ListPlansResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPlansResponse.ProtoReflect.Descriptor instead.
 func (*ListPlansResponse) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{46}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *ListPlansResponse) GetPlans() []*Resource {
@@ -2942,7 +3392,7 @@ type GetPlanRequest struct {
 
 func (x *GetPlanRequest) Reset() {
 	*x = GetPlanRequest{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[47]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2954,7 +3404,7 @@ func (x *GetPlanRequest) String() string {
 func (*GetPlanRequest) ProtoMessage() {}
 
 func (x *GetPlanRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[47]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2967,7 +3417,7 @@ func (x *GetPlanRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPlanRequest.ProtoReflect.Descriptor instead.
 func (*GetPlanRequest) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{47}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *GetPlanRequest) GetName() string {
@@ -2995,7 +3445,7 @@ type GetPlanResponse struct {
 
 func (x *GetPlanResponse) Reset() {
 	*x = GetPlanResponse{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[48]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3007,7 +3457,7 @@ func (x *GetPlanResponse) String() string {
 func (*GetPlanResponse) ProtoMessage() {}
 
 func (x *GetPlanResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[48]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3020,7 +3470,7 @@ func (x *GetPlanResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPlanResponse.ProtoReflect.Descriptor instead.
 func (*GetPlanResponse) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{48}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *GetPlanResponse) GetPlan() *Resource {
@@ -3045,7 +3495,7 @@ type ApprovePlanRequest struct {
 
 func (x *ApprovePlanRequest) Reset() {
 	*x = ApprovePlanRequest{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[49]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3057,7 +3507,7 @@ func (x *ApprovePlanRequest) String() string {
 func (*ApprovePlanRequest) ProtoMessage() {}
 
 func (x *ApprovePlanRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[49]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3070,7 +3520,7 @@ func (x *ApprovePlanRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApprovePlanRequest.ProtoReflect.Descriptor instead.
 func (*ApprovePlanRequest) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{49}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *ApprovePlanRequest) GetName() string {
@@ -3107,7 +3557,7 @@ type ApprovePlanResponse struct {
 
 func (x *ApprovePlanResponse) Reset() {
 	*x = ApprovePlanResponse{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[50]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3119,7 +3569,7 @@ func (x *ApprovePlanResponse) String() string {
 func (*ApprovePlanResponse) ProtoMessage() {}
 
 func (x *ApprovePlanResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[50]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3132,7 +3582,7 @@ func (x *ApprovePlanResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApprovePlanResponse.ProtoReflect.Descriptor instead.
 func (*ApprovePlanResponse) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{50}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *ApprovePlanResponse) GetPlan() *Resource {
@@ -3164,7 +3614,7 @@ type RejectPlanRequest struct {
 
 func (x *RejectPlanRequest) Reset() {
 	*x = RejectPlanRequest{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[51]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3176,7 +3626,7 @@ func (x *RejectPlanRequest) String() string {
 func (*RejectPlanRequest) ProtoMessage() {}
 
 func (x *RejectPlanRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[51]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3189,7 +3639,7 @@ func (x *RejectPlanRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RejectPlanRequest.ProtoReflect.Descriptor instead.
 func (*RejectPlanRequest) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{51}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *RejectPlanRequest) GetName() string {
@@ -3226,7 +3676,7 @@ type RejectPlanResponse struct {
 
 func (x *RejectPlanResponse) Reset() {
 	*x = RejectPlanResponse{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[52]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3238,7 +3688,7 @@ func (x *RejectPlanResponse) String() string {
 func (*RejectPlanResponse) ProtoMessage() {}
 
 func (x *RejectPlanResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[52]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3251,7 +3701,7 @@ func (x *RejectPlanResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RejectPlanResponse.ProtoReflect.Descriptor instead.
 func (*RejectPlanResponse) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{52}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *RejectPlanResponse) GetPlan() *Resource {
@@ -3287,7 +3737,7 @@ type ListIncidentsRequest struct {
 
 func (x *ListIncidentsRequest) Reset() {
 	*x = ListIncidentsRequest{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[53]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3299,7 +3749,7 @@ func (x *ListIncidentsRequest) String() string {
 func (*ListIncidentsRequest) ProtoMessage() {}
 
 func (x *ListIncidentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[53]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3312,7 +3762,7 @@ func (x *ListIncidentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListIncidentsRequest.ProtoReflect.Descriptor instead.
 func (*ListIncidentsRequest) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{53}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *ListIncidentsRequest) GetPageSize() int32 {
@@ -3363,7 +3813,7 @@ type ListIncidentsResponse struct {
 
 func (x *ListIncidentsResponse) Reset() {
 	*x = ListIncidentsResponse{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[54]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3375,7 +3825,7 @@ func (x *ListIncidentsResponse) String() string {
 func (*ListIncidentsResponse) ProtoMessage() {}
 
 func (x *ListIncidentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[54]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3388,7 +3838,7 @@ func (x *ListIncidentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListIncidentsResponse.ProtoReflect.Descriptor instead.
 func (*ListIncidentsResponse) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{54}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *ListIncidentsResponse) GetIncidents() []*Resource {
@@ -3424,7 +3874,7 @@ type ListActionsRequest struct {
 
 func (x *ListActionsRequest) Reset() {
 	*x = ListActionsRequest{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[55]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3436,7 +3886,7 @@ func (x *ListActionsRequest) String() string {
 func (*ListActionsRequest) ProtoMessage() {}
 
 func (x *ListActionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[55]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3449,7 +3899,7 @@ func (x *ListActionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListActionsRequest.ProtoReflect.Descriptor instead.
 func (*ListActionsRequest) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{55}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *ListActionsRequest) GetPageSize() int32 {
@@ -3500,7 +3950,7 @@ type ListActionsResponse struct {
 
 func (x *ListActionsResponse) Reset() {
 	*x = ListActionsResponse{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[56]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3512,7 +3962,7 @@ func (x *ListActionsResponse) String() string {
 func (*ListActionsResponse) ProtoMessage() {}
 
 func (x *ListActionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[56]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3525,7 +3975,7 @@ func (x *ListActionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListActionsResponse.ProtoReflect.Descriptor instead.
 func (*ListActionsResponse) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{56}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *ListActionsResponse) GetActions() []*Resource {
@@ -3559,7 +4009,7 @@ type ListKnowledgeRequest struct {
 
 func (x *ListKnowledgeRequest) Reset() {
 	*x = ListKnowledgeRequest{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[57]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3571,7 +4021,7 @@ func (x *ListKnowledgeRequest) String() string {
 func (*ListKnowledgeRequest) ProtoMessage() {}
 
 func (x *ListKnowledgeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[57]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3584,7 +4034,7 @@ func (x *ListKnowledgeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListKnowledgeRequest.ProtoReflect.Descriptor instead.
 func (*ListKnowledgeRequest) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{57}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *ListKnowledgeRequest) GetPageSize() int32 {
@@ -3628,7 +4078,7 @@ type ListKnowledgeResponse struct {
 
 func (x *ListKnowledgeResponse) Reset() {
 	*x = ListKnowledgeResponse{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[58]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3640,7 +4090,7 @@ func (x *ListKnowledgeResponse) String() string {
 func (*ListKnowledgeResponse) ProtoMessage() {}
 
 func (x *ListKnowledgeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[58]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3653,7 +4103,7 @@ func (x *ListKnowledgeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListKnowledgeResponse.ProtoReflect.Descriptor instead.
 func (*ListKnowledgeResponse) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{58}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *ListKnowledgeResponse) GetEntries() []*Resource {
@@ -3685,7 +4135,7 @@ type GetTraceRequest struct {
 
 func (x *GetTraceRequest) Reset() {
 	*x = GetTraceRequest{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[59]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3697,7 +4147,7 @@ func (x *GetTraceRequest) String() string {
 func (*GetTraceRequest) ProtoMessage() {}
 
 func (x *GetTraceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[59]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3710,7 +4160,7 @@ func (x *GetTraceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTraceRequest.ProtoReflect.Descriptor instead.
 func (*GetTraceRequest) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{59}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *GetTraceRequest) GetPlan() string {
@@ -3767,7 +4217,7 @@ type TraceSpan struct {
 
 func (x *TraceSpan) Reset() {
 	*x = TraceSpan{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[60]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3779,7 +4229,7 @@ func (x *TraceSpan) String() string {
 func (*TraceSpan) ProtoMessage() {}
 
 func (x *TraceSpan) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[60]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3792,7 +4242,7 @@ func (x *TraceSpan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TraceSpan.ProtoReflect.Descriptor instead.
 func (*TraceSpan) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{60}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *TraceSpan) GetTraceId() string {
@@ -3894,7 +4344,7 @@ type GetTraceResponse struct {
 
 func (x *GetTraceResponse) Reset() {
 	*x = GetTraceResponse{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[61]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3906,7 +4356,7 @@ func (x *GetTraceResponse) String() string {
 func (*GetTraceResponse) ProtoMessage() {}
 
 func (x *GetTraceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[61]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3919,7 +4369,7 @@ func (x *GetTraceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTraceResponse.ProtoReflect.Descriptor instead.
 func (*GetTraceResponse) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{61}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *GetTraceResponse) GetTraceId() string {
@@ -3960,7 +4410,7 @@ type AIAnswerSource struct {
 
 func (x *AIAnswerSource) Reset() {
 	*x = AIAnswerSource{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[62]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3972,7 +4422,7 @@ func (x *AIAnswerSource) String() string {
 func (*AIAnswerSource) ProtoMessage() {}
 
 func (x *AIAnswerSource) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[62]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3985,7 +4435,7 @@ func (x *AIAnswerSource) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AIAnswerSource.ProtoReflect.Descriptor instead.
 func (*AIAnswerSource) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{62}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *AIAnswerSource) GetProvider() string {
@@ -4029,7 +4479,7 @@ type AskRequest struct {
 
 func (x *AskRequest) Reset() {
 	*x = AskRequest{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[63]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4041,7 +4491,7 @@ func (x *AskRequest) String() string {
 func (*AskRequest) ProtoMessage() {}
 
 func (x *AskRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[63]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4054,7 +4504,7 @@ func (x *AskRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AskRequest.ProtoReflect.Descriptor instead.
 func (*AskRequest) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{63}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *AskRequest) GetQuestion() string {
@@ -4086,7 +4536,7 @@ type AskResponse struct {
 
 func (x *AskResponse) Reset() {
 	*x = AskResponse{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[64]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4098,7 +4548,7 @@ func (x *AskResponse) String() string {
 func (*AskResponse) ProtoMessage() {}
 
 func (x *AskResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[64]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4111,7 +4561,7 @@ func (x *AskResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AskResponse.ProtoReflect.Descriptor instead.
 func (*AskResponse) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{64}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *AskResponse) GetAnswer() string {
@@ -4146,7 +4596,7 @@ type ExplainPlanRequest struct {
 
 func (x *ExplainPlanRequest) Reset() {
 	*x = ExplainPlanRequest{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[65]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4158,7 +4608,7 @@ func (x *ExplainPlanRequest) String() string {
 func (*ExplainPlanRequest) ProtoMessage() {}
 
 func (x *ExplainPlanRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[65]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4171,7 +4621,7 @@ func (x *ExplainPlanRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplainPlanRequest.ProtoReflect.Descriptor instead.
 func (*ExplainPlanRequest) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{65}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *ExplainPlanRequest) GetName() string {
@@ -4196,7 +4646,7 @@ type ExplainPlanResponse struct {
 
 func (x *ExplainPlanResponse) Reset() {
 	*x = ExplainPlanResponse{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[66]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4208,7 +4658,7 @@ func (x *ExplainPlanResponse) String() string {
 func (*ExplainPlanResponse) ProtoMessage() {}
 
 func (x *ExplainPlanResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[66]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4221,7 +4671,7 @@ func (x *ExplainPlanResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplainPlanResponse.ProtoReflect.Descriptor instead.
 func (*ExplainPlanResponse) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{66}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *ExplainPlanResponse) GetSummary() string {
@@ -4266,7 +4716,7 @@ type ListApprovalsRequest struct {
 
 func (x *ListApprovalsRequest) Reset() {
 	*x = ListApprovalsRequest{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[67]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4278,7 +4728,7 @@ func (x *ListApprovalsRequest) String() string {
 func (*ListApprovalsRequest) ProtoMessage() {}
 
 func (x *ListApprovalsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[67]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4291,7 +4741,7 @@ func (x *ListApprovalsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListApprovalsRequest.ProtoReflect.Descriptor instead.
 func (*ListApprovalsRequest) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{67}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *ListApprovalsRequest) GetPageSize() int32 {
@@ -4349,7 +4799,7 @@ type ListApprovalsResponse struct {
 
 func (x *ListApprovalsResponse) Reset() {
 	*x = ListApprovalsResponse{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[68]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4361,7 +4811,7 @@ func (x *ListApprovalsResponse) String() string {
 func (*ListApprovalsResponse) ProtoMessage() {}
 
 func (x *ListApprovalsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[68]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4374,7 +4824,7 @@ func (x *ListApprovalsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListApprovalsResponse.ProtoReflect.Descriptor instead.
 func (*ListApprovalsResponse) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{68}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *ListApprovalsResponse) GetApprovals() []*Resource {
@@ -4404,7 +4854,7 @@ type GetApprovalRequest struct {
 
 func (x *GetApprovalRequest) Reset() {
 	*x = GetApprovalRequest{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[69]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4416,7 +4866,7 @@ func (x *GetApprovalRequest) String() string {
 func (*GetApprovalRequest) ProtoMessage() {}
 
 func (x *GetApprovalRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[69]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4429,7 +4879,7 @@ func (x *GetApprovalRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetApprovalRequest.ProtoReflect.Descriptor instead.
 func (*GetApprovalRequest) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{69}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *GetApprovalRequest) GetName() string {
@@ -4457,7 +4907,7 @@ type GetApprovalResponse struct {
 
 func (x *GetApprovalResponse) Reset() {
 	*x = GetApprovalResponse{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[70]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4469,7 +4919,7 @@ func (x *GetApprovalResponse) String() string {
 func (*GetApprovalResponse) ProtoMessage() {}
 
 func (x *GetApprovalResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[70]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4482,7 +4932,7 @@ func (x *GetApprovalResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetApprovalResponse.ProtoReflect.Descriptor instead.
 func (*GetApprovalResponse) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{70}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *GetApprovalResponse) GetApproval() *Resource {
@@ -4522,7 +4972,7 @@ type AuditRecord struct {
 
 func (x *AuditRecord) Reset() {
 	*x = AuditRecord{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[71]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4534,7 +4984,7 @@ func (x *AuditRecord) String() string {
 func (*AuditRecord) ProtoMessage() {}
 
 func (x *AuditRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[71]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4547,7 +4997,7 @@ func (x *AuditRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditRecord.ProtoReflect.Descriptor instead.
 func (*AuditRecord) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{71}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *AuditRecord) GetIndex() uint64 {
@@ -4643,7 +5093,7 @@ type ListAuditRequest struct {
 
 func (x *ListAuditRequest) Reset() {
 	*x = ListAuditRequest{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[72]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4655,7 +5105,7 @@ func (x *ListAuditRequest) String() string {
 func (*ListAuditRequest) ProtoMessage() {}
 
 func (x *ListAuditRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[72]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4668,7 +5118,7 @@ func (x *ListAuditRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditRequest.ProtoReflect.Descriptor instead.
 func (*ListAuditRequest) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{72}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{80}
 }
 
 func (x *ListAuditRequest) GetPageSize() int32 {
@@ -4735,7 +5185,7 @@ type ListAuditResponse struct {
 
 func (x *ListAuditResponse) Reset() {
 	*x = ListAuditResponse{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[73]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[81]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4747,7 +5197,7 @@ func (x *ListAuditResponse) String() string {
 func (*ListAuditResponse) ProtoMessage() {}
 
 func (x *ListAuditResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[73]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[81]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4760,7 +5210,7 @@ func (x *ListAuditResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditResponse.ProtoReflect.Descriptor instead.
 func (*ListAuditResponse) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{73}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{81}
 }
 
 func (x *ListAuditResponse) GetRecords() []*AuditRecord {
@@ -4797,7 +5247,7 @@ type VerifyAuditRequest struct {
 
 func (x *VerifyAuditRequest) Reset() {
 	*x = VerifyAuditRequest{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[74]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[82]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4809,7 +5259,7 @@ func (x *VerifyAuditRequest) String() string {
 func (*VerifyAuditRequest) ProtoMessage() {}
 
 func (x *VerifyAuditRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[74]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[82]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4822,7 +5272,7 @@ func (x *VerifyAuditRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyAuditRequest.ProtoReflect.Descriptor instead.
 func (*VerifyAuditRequest) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{74}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{82}
 }
 
 func (x *VerifyAuditRequest) GetFromIndex() uint64 {
@@ -4858,7 +5308,7 @@ type VerifyAuditResponse struct {
 
 func (x *VerifyAuditResponse) Reset() {
 	*x = VerifyAuditResponse{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[75]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[83]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4870,7 +5320,7 @@ func (x *VerifyAuditResponse) String() string {
 func (*VerifyAuditResponse) ProtoMessage() {}
 
 func (x *VerifyAuditResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[75]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[83]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4883,7 +5333,7 @@ func (x *VerifyAuditResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyAuditResponse.ProtoReflect.Descriptor instead.
 func (*VerifyAuditResponse) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{75}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{83}
 }
 
 func (x *VerifyAuditResponse) GetOk() bool {
@@ -4930,7 +5380,7 @@ type ListMembersRequest struct {
 
 func (x *ListMembersRequest) Reset() {
 	*x = ListMembersRequest{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[76]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[84]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4942,7 +5392,7 @@ func (x *ListMembersRequest) String() string {
 func (*ListMembersRequest) ProtoMessage() {}
 
 func (x *ListMembersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[76]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[84]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4955,7 +5405,7 @@ func (x *ListMembersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMembersRequest.ProtoReflect.Descriptor instead.
 func (*ListMembersRequest) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{76}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{84}
 }
 
 // HubMember is one member of the hub's Raft.
@@ -4977,7 +5427,7 @@ type HubMember struct {
 
 func (x *HubMember) Reset() {
 	*x = HubMember{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[77]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[85]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4989,7 +5439,7 @@ func (x *HubMember) String() string {
 func (*HubMember) ProtoMessage() {}
 
 func (x *HubMember) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[77]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[85]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5002,7 +5452,7 @@ func (x *HubMember) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HubMember.ProtoReflect.Descriptor instead.
 func (*HubMember) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{77}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{85}
 }
 
 func (x *HubMember) GetId() string {
@@ -5052,7 +5502,7 @@ type ListMembersResponse struct {
 
 func (x *ListMembersResponse) Reset() {
 	*x = ListMembersResponse{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[78]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[86]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5064,7 +5514,7 @@ func (x *ListMembersResponse) String() string {
 func (*ListMembersResponse) ProtoMessage() {}
 
 func (x *ListMembersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[78]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[86]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5077,7 +5527,7 @@ func (x *ListMembersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMembersResponse.ProtoReflect.Descriptor instead.
 func (*ListMembersResponse) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{78}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{86}
 }
 
 func (x *ListMembersResponse) GetMembers() []*HubMember {
@@ -5109,7 +5559,7 @@ type JoinMemberRequest struct {
 
 func (x *JoinMemberRequest) Reset() {
 	*x = JoinMemberRequest{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[79]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[87]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5121,7 +5571,7 @@ func (x *JoinMemberRequest) String() string {
 func (*JoinMemberRequest) ProtoMessage() {}
 
 func (x *JoinMemberRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[79]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[87]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5134,7 +5584,7 @@ func (x *JoinMemberRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinMemberRequest.ProtoReflect.Descriptor instead.
 func (*JoinMemberRequest) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{79}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{87}
 }
 
 func (x *JoinMemberRequest) GetId() string {
@@ -5168,7 +5618,7 @@ type JoinMemberResponse struct {
 
 func (x *JoinMemberResponse) Reset() {
 	*x = JoinMemberResponse{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[80]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[88]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5180,7 +5630,7 @@ func (x *JoinMemberResponse) String() string {
 func (*JoinMemberResponse) ProtoMessage() {}
 
 func (x *JoinMemberResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[80]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[88]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5193,7 +5643,7 @@ func (x *JoinMemberResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinMemberResponse.ProtoReflect.Descriptor instead.
 func (*JoinMemberResponse) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{80}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{88}
 }
 
 func (x *JoinMemberResponse) GetMembers() []*HubMember {
@@ -5213,7 +5663,7 @@ type LeaveMemberRequest struct {
 
 func (x *LeaveMemberRequest) Reset() {
 	*x = LeaveMemberRequest{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[81]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[89]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5225,7 +5675,7 @@ func (x *LeaveMemberRequest) String() string {
 func (*LeaveMemberRequest) ProtoMessage() {}
 
 func (x *LeaveMemberRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[81]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[89]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5238,7 +5688,7 @@ func (x *LeaveMemberRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaveMemberRequest.ProtoReflect.Descriptor instead.
 func (*LeaveMemberRequest) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{81}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{89}
 }
 
 func (x *LeaveMemberRequest) GetId() string {
@@ -5258,7 +5708,7 @@ type LeaveMemberResponse struct {
 
 func (x *LeaveMemberResponse) Reset() {
 	*x = LeaveMemberResponse{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[82]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[90]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5270,7 +5720,7 @@ func (x *LeaveMemberResponse) String() string {
 func (*LeaveMemberResponse) ProtoMessage() {}
 
 func (x *LeaveMemberResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[82]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[90]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5283,7 +5733,7 @@ func (x *LeaveMemberResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaveMemberResponse.ProtoReflect.Descriptor instead.
 func (*LeaveMemberResponse) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{82}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{90}
 }
 
 func (x *LeaveMemberResponse) GetMembers() []*HubMember {
@@ -5302,7 +5752,7 @@ type SaveSnapshotRequest struct {
 
 func (x *SaveSnapshotRequest) Reset() {
 	*x = SaveSnapshotRequest{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[83]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[91]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5314,7 +5764,7 @@ func (x *SaveSnapshotRequest) String() string {
 func (*SaveSnapshotRequest) ProtoMessage() {}
 
 func (x *SaveSnapshotRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[83]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[91]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5327,7 +5777,7 @@ func (x *SaveSnapshotRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SaveSnapshotRequest.ProtoReflect.Descriptor instead.
 func (*SaveSnapshotRequest) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{83}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{91}
 }
 
 // SaveSnapshotResponse is one piece of the snapshot stream.
@@ -5343,7 +5793,7 @@ type SaveSnapshotResponse struct {
 
 func (x *SaveSnapshotResponse) Reset() {
 	*x = SaveSnapshotResponse{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[84]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[92]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5355,7 +5805,7 @@ func (x *SaveSnapshotResponse) String() string {
 func (*SaveSnapshotResponse) ProtoMessage() {}
 
 func (x *SaveSnapshotResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[84]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[92]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5368,7 +5818,7 @@ func (x *SaveSnapshotResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SaveSnapshotResponse.ProtoReflect.Descriptor instead.
 func (*SaveSnapshotResponse) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{84}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{92}
 }
 
 func (x *SaveSnapshotResponse) GetData() []byte {
@@ -5396,7 +5846,7 @@ type RestoreSnapshotRequest struct {
 
 func (x *RestoreSnapshotRequest) Reset() {
 	*x = RestoreSnapshotRequest{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[85]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[93]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5408,7 +5858,7 @@ func (x *RestoreSnapshotRequest) String() string {
 func (*RestoreSnapshotRequest) ProtoMessage() {}
 
 func (x *RestoreSnapshotRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[85]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[93]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5421,7 +5871,7 @@ func (x *RestoreSnapshotRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestoreSnapshotRequest.ProtoReflect.Descriptor instead.
 func (*RestoreSnapshotRequest) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{85}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{93}
 }
 
 func (x *RestoreSnapshotRequest) GetData() []byte {
@@ -5442,7 +5892,7 @@ type RestoreSnapshotResponse struct {
 
 func (x *RestoreSnapshotResponse) Reset() {
 	*x = RestoreSnapshotResponse{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[86]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[94]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5454,7 +5904,7 @@ func (x *RestoreSnapshotResponse) String() string {
 func (*RestoreSnapshotResponse) ProtoMessage() {}
 
 func (x *RestoreSnapshotResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[86]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[94]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5467,7 +5917,7 @@ func (x *RestoreSnapshotResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestoreSnapshotResponse.ProtoReflect.Descriptor instead.
 func (*RestoreSnapshotResponse) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{86}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{94}
 }
 
 func (x *RestoreSnapshotResponse) GetIndex() uint64 {
@@ -5674,6 +6124,32 @@ const file_fleet_v1_fleet_proto_rawDesc = "" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12)\n" +
 	"\x10resource_version\x18\x03 \x01(\tR\x0fresourceVersion\",\n" +
 	"\x14DeletePolicyResponse\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\x04R\x05index\"\\\n" +
+	"\x17ApplyApplicationRequest\x12A\n" +
+	"\vapplication\x18\x01 \x01(\v2\x1f.kubedevaiops.fleet.v1.ResourceR\vapplication\"]\n" +
+	"\x18ApplyApplicationResponse\x12A\n" +
+	"\vapplication\x18\x01 \x01(\v2\x1f.kubedevaiops.fleet.v1.ResourceR\vapplication\"\x93\x01\n" +
+	"\x15GetApplicationRequest\x12\x1c\n" +
+	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12H\n" +
+	"\vconsistency\x18\x03 \x01(\x0e2&.kubedevaiops.fleet.v1.ReadConsistencyR\vconsistency\"[\n" +
+	"\x16GetApplicationResponse\x12A\n" +
+	"\vapplication\x18\x01 \x01(\v2\x1f.kubedevaiops.fleet.v1.ResourceR\vapplication\"\xe4\x01\n" +
+	"\x17ListApplicationsRequest\x12\x1b\n" +
+	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tR\tpageToken\x12%\n" +
+	"\x0elabel_selector\x18\x03 \x01(\tR\rlabelSelector\x12\x1c\n" +
+	"\tnamespace\x18\x04 \x01(\tR\tnamespace\x12H\n" +
+	"\vconsistency\x18\x05 \x01(\x0e2&.kubedevaiops.fleet.v1.ReadConsistencyR\vconsistency\"\x87\x01\n" +
+	"\x18ListApplicationsResponse\x12C\n" +
+	"\fapplications\x18\x01 \x03(\v2\x1f.kubedevaiops.fleet.v1.ResourceR\fapplications\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"w\n" +
+	"\x18DeleteApplicationRequest\x12\x1c\n" +
+	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12)\n" +
+	"\x10resource_version\x18\x03 \x01(\tR\x0fresourceVersion\"1\n" +
+	"\x19DeleteApplicationResponse\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\"\x8c\x02\n" +
 	"\x10ListPlansRequest\x12\x1b\n" +
 	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
@@ -5869,7 +6345,7 @@ const file_fleet_v1_fleet_proto_rawDesc = "" +
 	"\x05index\x18\x01 \x01(\x04R\x05index*O\n" +
 	"\x0fReadConsistency\x12 \n" +
 	"\x1cREAD_CONSISTENCY_UNSPECIFIED\x10\x00\x12\x1a\n" +
-	"\x16READ_CONSISTENCY_STALE\x10\x012\xd1!\n" +
+	"\x16READ_CONSISTENCY_STALE\x10\x012\xa2%\n" +
 	"\x05Fleet\x12g\n" +
 	"\fListClusters\x12*.kubedevaiops.fleet.v1.ListClustersRequest\x1a+.kubedevaiops.fleet.v1.ListClustersResponse\x12a\n" +
 	"\n" +
@@ -5894,7 +6370,11 @@ const file_fleet_v1_fleet_proto_rawDesc = "" +
 	"\vApplyPolicy\x12).kubedevaiops.fleet.v1.ApplyPolicyRequest\x1a*.kubedevaiops.fleet.v1.ApplyPolicyResponse\x12^\n" +
 	"\tGetPolicy\x12'.kubedevaiops.fleet.v1.GetPolicyRequest\x1a(.kubedevaiops.fleet.v1.GetPolicyResponse\x12g\n" +
 	"\fListPolicies\x12*.kubedevaiops.fleet.v1.ListPoliciesRequest\x1a+.kubedevaiops.fleet.v1.ListPoliciesResponse\x12g\n" +
-	"\fDeletePolicy\x12*.kubedevaiops.fleet.v1.DeletePolicyRequest\x1a+.kubedevaiops.fleet.v1.DeletePolicyResponse\x12^\n" +
+	"\fDeletePolicy\x12*.kubedevaiops.fleet.v1.DeletePolicyRequest\x1a+.kubedevaiops.fleet.v1.DeletePolicyResponse\x12s\n" +
+	"\x10ApplyApplication\x12..kubedevaiops.fleet.v1.ApplyApplicationRequest\x1a/.kubedevaiops.fleet.v1.ApplyApplicationResponse\x12m\n" +
+	"\x0eGetApplication\x12,.kubedevaiops.fleet.v1.GetApplicationRequest\x1a-.kubedevaiops.fleet.v1.GetApplicationResponse\x12s\n" +
+	"\x10ListApplications\x12..kubedevaiops.fleet.v1.ListApplicationsRequest\x1a/.kubedevaiops.fleet.v1.ListApplicationsResponse\x12v\n" +
+	"\x11DeleteApplication\x12/.kubedevaiops.fleet.v1.DeleteApplicationRequest\x1a0.kubedevaiops.fleet.v1.DeleteApplicationResponse\x12^\n" +
 	"\tListPlans\x12'.kubedevaiops.fleet.v1.ListPlansRequest\x1a(.kubedevaiops.fleet.v1.ListPlansResponse\x12X\n" +
 	"\aGetPlan\x12%.kubedevaiops.fleet.v1.GetPlanRequest\x1a&.kubedevaiops.fleet.v1.GetPlanResponse\x12d\n" +
 	"\vApprovePlan\x12).kubedevaiops.fleet.v1.ApprovePlanRequest\x1a*.kubedevaiops.fleet.v1.ApprovePlanResponse\x12a\n" +
@@ -5930,7 +6410,7 @@ func file_fleet_v1_fleet_proto_rawDescGZIP() []byte {
 }
 
 var file_fleet_v1_fleet_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_fleet_v1_fleet_proto_msgTypes = make([]protoimpl.MessageInfo, 91)
+var file_fleet_v1_fleet_proto_msgTypes = make([]protoimpl.MessageInfo, 99)
 var file_fleet_v1_fleet_proto_goTypes = []any{
 	(ReadConsistency)(0),                   // 0: kubedevaiops.fleet.v1.ReadConsistency
 	(*ListClustersRequest)(nil),            // 1: kubedevaiops.fleet.v1.ListClustersRequest
@@ -5978,214 +6458,236 @@ var file_fleet_v1_fleet_proto_goTypes = []any{
 	(*ListPoliciesResponse)(nil),           // 43: kubedevaiops.fleet.v1.ListPoliciesResponse
 	(*DeletePolicyRequest)(nil),            // 44: kubedevaiops.fleet.v1.DeletePolicyRequest
 	(*DeletePolicyResponse)(nil),           // 45: kubedevaiops.fleet.v1.DeletePolicyResponse
-	(*ListPlansRequest)(nil),               // 46: kubedevaiops.fleet.v1.ListPlansRequest
-	(*ListPlansResponse)(nil),              // 47: kubedevaiops.fleet.v1.ListPlansResponse
-	(*GetPlanRequest)(nil),                 // 48: kubedevaiops.fleet.v1.GetPlanRequest
-	(*GetPlanResponse)(nil),                // 49: kubedevaiops.fleet.v1.GetPlanResponse
-	(*ApprovePlanRequest)(nil),             // 50: kubedevaiops.fleet.v1.ApprovePlanRequest
-	(*ApprovePlanResponse)(nil),            // 51: kubedevaiops.fleet.v1.ApprovePlanResponse
-	(*RejectPlanRequest)(nil),              // 52: kubedevaiops.fleet.v1.RejectPlanRequest
-	(*RejectPlanResponse)(nil),             // 53: kubedevaiops.fleet.v1.RejectPlanResponse
-	(*ListIncidentsRequest)(nil),           // 54: kubedevaiops.fleet.v1.ListIncidentsRequest
-	(*ListIncidentsResponse)(nil),          // 55: kubedevaiops.fleet.v1.ListIncidentsResponse
-	(*ListActionsRequest)(nil),             // 56: kubedevaiops.fleet.v1.ListActionsRequest
-	(*ListActionsResponse)(nil),            // 57: kubedevaiops.fleet.v1.ListActionsResponse
-	(*ListKnowledgeRequest)(nil),           // 58: kubedevaiops.fleet.v1.ListKnowledgeRequest
-	(*ListKnowledgeResponse)(nil),          // 59: kubedevaiops.fleet.v1.ListKnowledgeResponse
-	(*GetTraceRequest)(nil),                // 60: kubedevaiops.fleet.v1.GetTraceRequest
-	(*TraceSpan)(nil),                      // 61: kubedevaiops.fleet.v1.TraceSpan
-	(*GetTraceResponse)(nil),               // 62: kubedevaiops.fleet.v1.GetTraceResponse
-	(*AIAnswerSource)(nil),                 // 63: kubedevaiops.fleet.v1.AIAnswerSource
-	(*AskRequest)(nil),                     // 64: kubedevaiops.fleet.v1.AskRequest
-	(*AskResponse)(nil),                    // 65: kubedevaiops.fleet.v1.AskResponse
-	(*ExplainPlanRequest)(nil),             // 66: kubedevaiops.fleet.v1.ExplainPlanRequest
-	(*ExplainPlanResponse)(nil),            // 67: kubedevaiops.fleet.v1.ExplainPlanResponse
-	(*ListApprovalsRequest)(nil),           // 68: kubedevaiops.fleet.v1.ListApprovalsRequest
-	(*ListApprovalsResponse)(nil),          // 69: kubedevaiops.fleet.v1.ListApprovalsResponse
-	(*GetApprovalRequest)(nil),             // 70: kubedevaiops.fleet.v1.GetApprovalRequest
-	(*GetApprovalResponse)(nil),            // 71: kubedevaiops.fleet.v1.GetApprovalResponse
-	(*AuditRecord)(nil),                    // 72: kubedevaiops.fleet.v1.AuditRecord
-	(*ListAuditRequest)(nil),               // 73: kubedevaiops.fleet.v1.ListAuditRequest
-	(*ListAuditResponse)(nil),              // 74: kubedevaiops.fleet.v1.ListAuditResponse
-	(*VerifyAuditRequest)(nil),             // 75: kubedevaiops.fleet.v1.VerifyAuditRequest
-	(*VerifyAuditResponse)(nil),            // 76: kubedevaiops.fleet.v1.VerifyAuditResponse
-	(*ListMembersRequest)(nil),             // 77: kubedevaiops.fleet.v1.ListMembersRequest
-	(*HubMember)(nil),                      // 78: kubedevaiops.fleet.v1.HubMember
-	(*ListMembersResponse)(nil),            // 79: kubedevaiops.fleet.v1.ListMembersResponse
-	(*JoinMemberRequest)(nil),              // 80: kubedevaiops.fleet.v1.JoinMemberRequest
-	(*JoinMemberResponse)(nil),             // 81: kubedevaiops.fleet.v1.JoinMemberResponse
-	(*LeaveMemberRequest)(nil),             // 82: kubedevaiops.fleet.v1.LeaveMemberRequest
-	(*LeaveMemberResponse)(nil),            // 83: kubedevaiops.fleet.v1.LeaveMemberResponse
-	(*SaveSnapshotRequest)(nil),            // 84: kubedevaiops.fleet.v1.SaveSnapshotRequest
-	(*SaveSnapshotResponse)(nil),           // 85: kubedevaiops.fleet.v1.SaveSnapshotResponse
-	(*RestoreSnapshotRequest)(nil),         // 86: kubedevaiops.fleet.v1.RestoreSnapshotRequest
-	(*RestoreSnapshotResponse)(nil),        // 87: kubedevaiops.fleet.v1.RestoreSnapshotResponse
-	nil,                                    // 88: kubedevaiops.fleet.v1.LabelClusterRequest.SetEntry
-	nil,                                    // 89: kubedevaiops.fleet.v1.BootstrapToken.ClusterLabelsEntry
-	nil,                                    // 90: kubedevaiops.fleet.v1.CreateTokenRequest.ClusterLabelsEntry
-	nil,                                    // 91: kubedevaiops.fleet.v1.TraceSpan.AttributesEntry
-	(*Resource)(nil),                       // 92: kubedevaiops.fleet.v1.Resource
-	(*timestamppb.Timestamp)(nil),          // 93: google.protobuf.Timestamp
-	(*InventoryObject)(nil),                // 94: kubedevaiops.fleet.v1.InventoryObject
-	(*durationpb.Duration)(nil),            // 95: google.protobuf.Duration
+	(*ApplyApplicationRequest)(nil),        // 46: kubedevaiops.fleet.v1.ApplyApplicationRequest
+	(*ApplyApplicationResponse)(nil),       // 47: kubedevaiops.fleet.v1.ApplyApplicationResponse
+	(*GetApplicationRequest)(nil),          // 48: kubedevaiops.fleet.v1.GetApplicationRequest
+	(*GetApplicationResponse)(nil),         // 49: kubedevaiops.fleet.v1.GetApplicationResponse
+	(*ListApplicationsRequest)(nil),        // 50: kubedevaiops.fleet.v1.ListApplicationsRequest
+	(*ListApplicationsResponse)(nil),       // 51: kubedevaiops.fleet.v1.ListApplicationsResponse
+	(*DeleteApplicationRequest)(nil),       // 52: kubedevaiops.fleet.v1.DeleteApplicationRequest
+	(*DeleteApplicationResponse)(nil),      // 53: kubedevaiops.fleet.v1.DeleteApplicationResponse
+	(*ListPlansRequest)(nil),               // 54: kubedevaiops.fleet.v1.ListPlansRequest
+	(*ListPlansResponse)(nil),              // 55: kubedevaiops.fleet.v1.ListPlansResponse
+	(*GetPlanRequest)(nil),                 // 56: kubedevaiops.fleet.v1.GetPlanRequest
+	(*GetPlanResponse)(nil),                // 57: kubedevaiops.fleet.v1.GetPlanResponse
+	(*ApprovePlanRequest)(nil),             // 58: kubedevaiops.fleet.v1.ApprovePlanRequest
+	(*ApprovePlanResponse)(nil),            // 59: kubedevaiops.fleet.v1.ApprovePlanResponse
+	(*RejectPlanRequest)(nil),              // 60: kubedevaiops.fleet.v1.RejectPlanRequest
+	(*RejectPlanResponse)(nil),             // 61: kubedevaiops.fleet.v1.RejectPlanResponse
+	(*ListIncidentsRequest)(nil),           // 62: kubedevaiops.fleet.v1.ListIncidentsRequest
+	(*ListIncidentsResponse)(nil),          // 63: kubedevaiops.fleet.v1.ListIncidentsResponse
+	(*ListActionsRequest)(nil),             // 64: kubedevaiops.fleet.v1.ListActionsRequest
+	(*ListActionsResponse)(nil),            // 65: kubedevaiops.fleet.v1.ListActionsResponse
+	(*ListKnowledgeRequest)(nil),           // 66: kubedevaiops.fleet.v1.ListKnowledgeRequest
+	(*ListKnowledgeResponse)(nil),          // 67: kubedevaiops.fleet.v1.ListKnowledgeResponse
+	(*GetTraceRequest)(nil),                // 68: kubedevaiops.fleet.v1.GetTraceRequest
+	(*TraceSpan)(nil),                      // 69: kubedevaiops.fleet.v1.TraceSpan
+	(*GetTraceResponse)(nil),               // 70: kubedevaiops.fleet.v1.GetTraceResponse
+	(*AIAnswerSource)(nil),                 // 71: kubedevaiops.fleet.v1.AIAnswerSource
+	(*AskRequest)(nil),                     // 72: kubedevaiops.fleet.v1.AskRequest
+	(*AskResponse)(nil),                    // 73: kubedevaiops.fleet.v1.AskResponse
+	(*ExplainPlanRequest)(nil),             // 74: kubedevaiops.fleet.v1.ExplainPlanRequest
+	(*ExplainPlanResponse)(nil),            // 75: kubedevaiops.fleet.v1.ExplainPlanResponse
+	(*ListApprovalsRequest)(nil),           // 76: kubedevaiops.fleet.v1.ListApprovalsRequest
+	(*ListApprovalsResponse)(nil),          // 77: kubedevaiops.fleet.v1.ListApprovalsResponse
+	(*GetApprovalRequest)(nil),             // 78: kubedevaiops.fleet.v1.GetApprovalRequest
+	(*GetApprovalResponse)(nil),            // 79: kubedevaiops.fleet.v1.GetApprovalResponse
+	(*AuditRecord)(nil),                    // 80: kubedevaiops.fleet.v1.AuditRecord
+	(*ListAuditRequest)(nil),               // 81: kubedevaiops.fleet.v1.ListAuditRequest
+	(*ListAuditResponse)(nil),              // 82: kubedevaiops.fleet.v1.ListAuditResponse
+	(*VerifyAuditRequest)(nil),             // 83: kubedevaiops.fleet.v1.VerifyAuditRequest
+	(*VerifyAuditResponse)(nil),            // 84: kubedevaiops.fleet.v1.VerifyAuditResponse
+	(*ListMembersRequest)(nil),             // 85: kubedevaiops.fleet.v1.ListMembersRequest
+	(*HubMember)(nil),                      // 86: kubedevaiops.fleet.v1.HubMember
+	(*ListMembersResponse)(nil),            // 87: kubedevaiops.fleet.v1.ListMembersResponse
+	(*JoinMemberRequest)(nil),              // 88: kubedevaiops.fleet.v1.JoinMemberRequest
+	(*JoinMemberResponse)(nil),             // 89: kubedevaiops.fleet.v1.JoinMemberResponse
+	(*LeaveMemberRequest)(nil),             // 90: kubedevaiops.fleet.v1.LeaveMemberRequest
+	(*LeaveMemberResponse)(nil),            // 91: kubedevaiops.fleet.v1.LeaveMemberResponse
+	(*SaveSnapshotRequest)(nil),            // 92: kubedevaiops.fleet.v1.SaveSnapshotRequest
+	(*SaveSnapshotResponse)(nil),           // 93: kubedevaiops.fleet.v1.SaveSnapshotResponse
+	(*RestoreSnapshotRequest)(nil),         // 94: kubedevaiops.fleet.v1.RestoreSnapshotRequest
+	(*RestoreSnapshotResponse)(nil),        // 95: kubedevaiops.fleet.v1.RestoreSnapshotResponse
+	nil,                                    // 96: kubedevaiops.fleet.v1.LabelClusterRequest.SetEntry
+	nil,                                    // 97: kubedevaiops.fleet.v1.BootstrapToken.ClusterLabelsEntry
+	nil,                                    // 98: kubedevaiops.fleet.v1.CreateTokenRequest.ClusterLabelsEntry
+	nil,                                    // 99: kubedevaiops.fleet.v1.TraceSpan.AttributesEntry
+	(*Resource)(nil),                       // 100: kubedevaiops.fleet.v1.Resource
+	(*timestamppb.Timestamp)(nil),          // 101: google.protobuf.Timestamp
+	(*InventoryObject)(nil),                // 102: kubedevaiops.fleet.v1.InventoryObject
+	(*durationpb.Duration)(nil),            // 103: google.protobuf.Duration
 }
 var file_fleet_v1_fleet_proto_depIdxs = []int32{
 	0,   // 0: kubedevaiops.fleet.v1.ListClustersRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
-	92,  // 1: kubedevaiops.fleet.v1.ListClustersResponse.clusters:type_name -> kubedevaiops.fleet.v1.Resource
+	100, // 1: kubedevaiops.fleet.v1.ListClustersResponse.clusters:type_name -> kubedevaiops.fleet.v1.Resource
 	0,   // 2: kubedevaiops.fleet.v1.GetClusterRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
-	92,  // 3: kubedevaiops.fleet.v1.GetClusterResponse.cluster:type_name -> kubedevaiops.fleet.v1.Resource
-	92,  // 4: kubedevaiops.fleet.v1.AcceptClusterResponse.cluster:type_name -> kubedevaiops.fleet.v1.Resource
-	92,  // 5: kubedevaiops.fleet.v1.DenyClusterResponse.cluster:type_name -> kubedevaiops.fleet.v1.Resource
-	88,  // 6: kubedevaiops.fleet.v1.LabelClusterRequest.set:type_name -> kubedevaiops.fleet.v1.LabelClusterRequest.SetEntry
-	92,  // 7: kubedevaiops.fleet.v1.LabelClusterResponse.cluster:type_name -> kubedevaiops.fleet.v1.Resource
-	93,  // 8: kubedevaiops.fleet.v1.GetClusterInventoryResponse.observed_at:type_name -> google.protobuf.Timestamp
-	94,  // 9: kubedevaiops.fleet.v1.GetClusterInventoryResponse.objects:type_name -> kubedevaiops.fleet.v1.InventoryObject
-	93,  // 10: kubedevaiops.fleet.v1.BootstrapToken.create_time:type_name -> google.protobuf.Timestamp
-	93,  // 11: kubedevaiops.fleet.v1.BootstrapToken.expire_time:type_name -> google.protobuf.Timestamp
-	89,  // 12: kubedevaiops.fleet.v1.BootstrapToken.cluster_labels:type_name -> kubedevaiops.fleet.v1.BootstrapToken.ClusterLabelsEntry
-	95,  // 13: kubedevaiops.fleet.v1.CreateTokenRequest.ttl:type_name -> google.protobuf.Duration
-	90,  // 14: kubedevaiops.fleet.v1.CreateTokenRequest.cluster_labels:type_name -> kubedevaiops.fleet.v1.CreateTokenRequest.ClusterLabelsEntry
+	100, // 3: kubedevaiops.fleet.v1.GetClusterResponse.cluster:type_name -> kubedevaiops.fleet.v1.Resource
+	100, // 4: kubedevaiops.fleet.v1.AcceptClusterResponse.cluster:type_name -> kubedevaiops.fleet.v1.Resource
+	100, // 5: kubedevaiops.fleet.v1.DenyClusterResponse.cluster:type_name -> kubedevaiops.fleet.v1.Resource
+	96,  // 6: kubedevaiops.fleet.v1.LabelClusterRequest.set:type_name -> kubedevaiops.fleet.v1.LabelClusterRequest.SetEntry
+	100, // 7: kubedevaiops.fleet.v1.LabelClusterResponse.cluster:type_name -> kubedevaiops.fleet.v1.Resource
+	101, // 8: kubedevaiops.fleet.v1.GetClusterInventoryResponse.observed_at:type_name -> google.protobuf.Timestamp
+	102, // 9: kubedevaiops.fleet.v1.GetClusterInventoryResponse.objects:type_name -> kubedevaiops.fleet.v1.InventoryObject
+	101, // 10: kubedevaiops.fleet.v1.BootstrapToken.create_time:type_name -> google.protobuf.Timestamp
+	101, // 11: kubedevaiops.fleet.v1.BootstrapToken.expire_time:type_name -> google.protobuf.Timestamp
+	97,  // 12: kubedevaiops.fleet.v1.BootstrapToken.cluster_labels:type_name -> kubedevaiops.fleet.v1.BootstrapToken.ClusterLabelsEntry
+	103, // 13: kubedevaiops.fleet.v1.CreateTokenRequest.ttl:type_name -> google.protobuf.Duration
+	98,  // 14: kubedevaiops.fleet.v1.CreateTokenRequest.cluster_labels:type_name -> kubedevaiops.fleet.v1.CreateTokenRequest.ClusterLabelsEntry
 	13,  // 15: kubedevaiops.fleet.v1.CreateTokenResponse.token:type_name -> kubedevaiops.fleet.v1.BootstrapToken
 	0,   // 16: kubedevaiops.fleet.v1.ListTokensRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
 	13,  // 17: kubedevaiops.fleet.v1.ListTokensResponse.tokens:type_name -> kubedevaiops.fleet.v1.BootstrapToken
 	13,  // 18: kubedevaiops.fleet.v1.RevokeTokenResponse.token:type_name -> kubedevaiops.fleet.v1.BootstrapToken
-	92,  // 19: kubedevaiops.fleet.v1.ApplyClusterSetRequest.cluster_set:type_name -> kubedevaiops.fleet.v1.Resource
-	92,  // 20: kubedevaiops.fleet.v1.ApplyClusterSetResponse.cluster_set:type_name -> kubedevaiops.fleet.v1.Resource
+	100, // 19: kubedevaiops.fleet.v1.ApplyClusterSetRequest.cluster_set:type_name -> kubedevaiops.fleet.v1.Resource
+	100, // 20: kubedevaiops.fleet.v1.ApplyClusterSetResponse.cluster_set:type_name -> kubedevaiops.fleet.v1.Resource
 	0,   // 21: kubedevaiops.fleet.v1.GetClusterSetRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
-	92,  // 22: kubedevaiops.fleet.v1.GetClusterSetResponse.cluster_set:type_name -> kubedevaiops.fleet.v1.Resource
+	100, // 22: kubedevaiops.fleet.v1.GetClusterSetResponse.cluster_set:type_name -> kubedevaiops.fleet.v1.Resource
 	0,   // 23: kubedevaiops.fleet.v1.ListClusterSetsRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
-	92,  // 24: kubedevaiops.fleet.v1.ListClusterSetsResponse.cluster_sets:type_name -> kubedevaiops.fleet.v1.Resource
-	92,  // 25: kubedevaiops.fleet.v1.ApplyPlacementRequest.placement:type_name -> kubedevaiops.fleet.v1.Resource
-	92,  // 26: kubedevaiops.fleet.v1.ApplyPlacementResponse.placement:type_name -> kubedevaiops.fleet.v1.Resource
+	100, // 24: kubedevaiops.fleet.v1.ListClusterSetsResponse.cluster_sets:type_name -> kubedevaiops.fleet.v1.Resource
+	100, // 25: kubedevaiops.fleet.v1.ApplyPlacementRequest.placement:type_name -> kubedevaiops.fleet.v1.Resource
+	100, // 26: kubedevaiops.fleet.v1.ApplyPlacementResponse.placement:type_name -> kubedevaiops.fleet.v1.Resource
 	0,   // 27: kubedevaiops.fleet.v1.GetPlacementRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
-	92,  // 28: kubedevaiops.fleet.v1.GetPlacementResponse.placement:type_name -> kubedevaiops.fleet.v1.Resource
+	100, // 28: kubedevaiops.fleet.v1.GetPlacementResponse.placement:type_name -> kubedevaiops.fleet.v1.Resource
 	0,   // 29: kubedevaiops.fleet.v1.ListPlacementsRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
-	92,  // 30: kubedevaiops.fleet.v1.ListPlacementsResponse.placements:type_name -> kubedevaiops.fleet.v1.Resource
+	100, // 30: kubedevaiops.fleet.v1.ListPlacementsResponse.placements:type_name -> kubedevaiops.fleet.v1.Resource
 	0,   // 31: kubedevaiops.fleet.v1.ListPlacementDecisionsRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
-	92,  // 32: kubedevaiops.fleet.v1.ListPlacementDecisionsResponse.decisions:type_name -> kubedevaiops.fleet.v1.Resource
-	92,  // 33: kubedevaiops.fleet.v1.ApplyPolicyRequest.policy:type_name -> kubedevaiops.fleet.v1.Resource
-	92,  // 34: kubedevaiops.fleet.v1.ApplyPolicyResponse.policy:type_name -> kubedevaiops.fleet.v1.Resource
+	100, // 32: kubedevaiops.fleet.v1.ListPlacementDecisionsResponse.decisions:type_name -> kubedevaiops.fleet.v1.Resource
+	100, // 33: kubedevaiops.fleet.v1.ApplyPolicyRequest.policy:type_name -> kubedevaiops.fleet.v1.Resource
+	100, // 34: kubedevaiops.fleet.v1.ApplyPolicyResponse.policy:type_name -> kubedevaiops.fleet.v1.Resource
 	0,   // 35: kubedevaiops.fleet.v1.GetPolicyRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
-	92,  // 36: kubedevaiops.fleet.v1.GetPolicyResponse.policy:type_name -> kubedevaiops.fleet.v1.Resource
+	100, // 36: kubedevaiops.fleet.v1.GetPolicyResponse.policy:type_name -> kubedevaiops.fleet.v1.Resource
 	0,   // 37: kubedevaiops.fleet.v1.ListPoliciesRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
-	92,  // 38: kubedevaiops.fleet.v1.ListPoliciesResponse.policies:type_name -> kubedevaiops.fleet.v1.Resource
-	0,   // 39: kubedevaiops.fleet.v1.ListPlansRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
-	92,  // 40: kubedevaiops.fleet.v1.ListPlansResponse.plans:type_name -> kubedevaiops.fleet.v1.Resource
-	0,   // 41: kubedevaiops.fleet.v1.GetPlanRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
-	92,  // 42: kubedevaiops.fleet.v1.GetPlanResponse.plan:type_name -> kubedevaiops.fleet.v1.Resource
-	92,  // 43: kubedevaiops.fleet.v1.ApprovePlanResponse.plan:type_name -> kubedevaiops.fleet.v1.Resource
-	92,  // 44: kubedevaiops.fleet.v1.ApprovePlanResponse.approval:type_name -> kubedevaiops.fleet.v1.Resource
-	92,  // 45: kubedevaiops.fleet.v1.RejectPlanResponse.plan:type_name -> kubedevaiops.fleet.v1.Resource
-	92,  // 46: kubedevaiops.fleet.v1.RejectPlanResponse.approval:type_name -> kubedevaiops.fleet.v1.Resource
-	0,   // 47: kubedevaiops.fleet.v1.ListIncidentsRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
-	92,  // 48: kubedevaiops.fleet.v1.ListIncidentsResponse.incidents:type_name -> kubedevaiops.fleet.v1.Resource
-	0,   // 49: kubedevaiops.fleet.v1.ListActionsRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
-	92,  // 50: kubedevaiops.fleet.v1.ListActionsResponse.actions:type_name -> kubedevaiops.fleet.v1.Resource
-	0,   // 51: kubedevaiops.fleet.v1.ListKnowledgeRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
-	92,  // 52: kubedevaiops.fleet.v1.ListKnowledgeResponse.entries:type_name -> kubedevaiops.fleet.v1.Resource
-	93,  // 53: kubedevaiops.fleet.v1.TraceSpan.start_time:type_name -> google.protobuf.Timestamp
-	93,  // 54: kubedevaiops.fleet.v1.TraceSpan.end_time:type_name -> google.protobuf.Timestamp
-	91,  // 55: kubedevaiops.fleet.v1.TraceSpan.attributes:type_name -> kubedevaiops.fleet.v1.TraceSpan.AttributesEntry
-	61,  // 56: kubedevaiops.fleet.v1.GetTraceResponse.spans:type_name -> kubedevaiops.fleet.v1.TraceSpan
-	63,  // 57: kubedevaiops.fleet.v1.AskResponse.source:type_name -> kubedevaiops.fleet.v1.AIAnswerSource
-	63,  // 58: kubedevaiops.fleet.v1.ExplainPlanResponse.source:type_name -> kubedevaiops.fleet.v1.AIAnswerSource
-	0,   // 59: kubedevaiops.fleet.v1.ListApprovalsRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
-	92,  // 60: kubedevaiops.fleet.v1.ListApprovalsResponse.approvals:type_name -> kubedevaiops.fleet.v1.Resource
-	0,   // 61: kubedevaiops.fleet.v1.GetApprovalRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
-	92,  // 62: kubedevaiops.fleet.v1.GetApprovalResponse.approval:type_name -> kubedevaiops.fleet.v1.Resource
-	93,  // 63: kubedevaiops.fleet.v1.AuditRecord.time:type_name -> google.protobuf.Timestamp
-	0,   // 64: kubedevaiops.fleet.v1.ListAuditRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
-	72,  // 65: kubedevaiops.fleet.v1.ListAuditResponse.records:type_name -> kubedevaiops.fleet.v1.AuditRecord
-	78,  // 66: kubedevaiops.fleet.v1.ListMembersResponse.members:type_name -> kubedevaiops.fleet.v1.HubMember
-	78,  // 67: kubedevaiops.fleet.v1.JoinMemberResponse.members:type_name -> kubedevaiops.fleet.v1.HubMember
-	78,  // 68: kubedevaiops.fleet.v1.LeaveMemberResponse.members:type_name -> kubedevaiops.fleet.v1.HubMember
-	1,   // 69: kubedevaiops.fleet.v1.Fleet.ListClusters:input_type -> kubedevaiops.fleet.v1.ListClustersRequest
-	3,   // 70: kubedevaiops.fleet.v1.Fleet.GetCluster:input_type -> kubedevaiops.fleet.v1.GetClusterRequest
-	5,   // 71: kubedevaiops.fleet.v1.Fleet.AcceptCluster:input_type -> kubedevaiops.fleet.v1.AcceptClusterRequest
-	7,   // 72: kubedevaiops.fleet.v1.Fleet.DenyCluster:input_type -> kubedevaiops.fleet.v1.DenyClusterRequest
-	9,   // 73: kubedevaiops.fleet.v1.Fleet.LabelCluster:input_type -> kubedevaiops.fleet.v1.LabelClusterRequest
-	11,  // 74: kubedevaiops.fleet.v1.Fleet.GetClusterInventory:input_type -> kubedevaiops.fleet.v1.GetClusterInventoryRequest
-	14,  // 75: kubedevaiops.fleet.v1.Fleet.CreateToken:input_type -> kubedevaiops.fleet.v1.CreateTokenRequest
-	16,  // 76: kubedevaiops.fleet.v1.Fleet.ListTokens:input_type -> kubedevaiops.fleet.v1.ListTokensRequest
-	18,  // 77: kubedevaiops.fleet.v1.Fleet.RevokeToken:input_type -> kubedevaiops.fleet.v1.RevokeTokenRequest
-	20,  // 78: kubedevaiops.fleet.v1.Fleet.ApplyClusterSet:input_type -> kubedevaiops.fleet.v1.ApplyClusterSetRequest
-	22,  // 79: kubedevaiops.fleet.v1.Fleet.GetClusterSet:input_type -> kubedevaiops.fleet.v1.GetClusterSetRequest
-	24,  // 80: kubedevaiops.fleet.v1.Fleet.ListClusterSets:input_type -> kubedevaiops.fleet.v1.ListClusterSetsRequest
-	26,  // 81: kubedevaiops.fleet.v1.Fleet.DeleteClusterSet:input_type -> kubedevaiops.fleet.v1.DeleteClusterSetRequest
-	28,  // 82: kubedevaiops.fleet.v1.Fleet.ApplyPlacement:input_type -> kubedevaiops.fleet.v1.ApplyPlacementRequest
-	30,  // 83: kubedevaiops.fleet.v1.Fleet.GetPlacement:input_type -> kubedevaiops.fleet.v1.GetPlacementRequest
-	32,  // 84: kubedevaiops.fleet.v1.Fleet.ListPlacements:input_type -> kubedevaiops.fleet.v1.ListPlacementsRequest
-	34,  // 85: kubedevaiops.fleet.v1.Fleet.DeletePlacement:input_type -> kubedevaiops.fleet.v1.DeletePlacementRequest
-	36,  // 86: kubedevaiops.fleet.v1.Fleet.ListPlacementDecisions:input_type -> kubedevaiops.fleet.v1.ListPlacementDecisionsRequest
-	38,  // 87: kubedevaiops.fleet.v1.Fleet.ApplyPolicy:input_type -> kubedevaiops.fleet.v1.ApplyPolicyRequest
-	40,  // 88: kubedevaiops.fleet.v1.Fleet.GetPolicy:input_type -> kubedevaiops.fleet.v1.GetPolicyRequest
-	42,  // 89: kubedevaiops.fleet.v1.Fleet.ListPolicies:input_type -> kubedevaiops.fleet.v1.ListPoliciesRequest
-	44,  // 90: kubedevaiops.fleet.v1.Fleet.DeletePolicy:input_type -> kubedevaiops.fleet.v1.DeletePolicyRequest
-	46,  // 91: kubedevaiops.fleet.v1.Fleet.ListPlans:input_type -> kubedevaiops.fleet.v1.ListPlansRequest
-	48,  // 92: kubedevaiops.fleet.v1.Fleet.GetPlan:input_type -> kubedevaiops.fleet.v1.GetPlanRequest
-	50,  // 93: kubedevaiops.fleet.v1.Fleet.ApprovePlan:input_type -> kubedevaiops.fleet.v1.ApprovePlanRequest
-	52,  // 94: kubedevaiops.fleet.v1.Fleet.RejectPlan:input_type -> kubedevaiops.fleet.v1.RejectPlanRequest
-	54,  // 95: kubedevaiops.fleet.v1.Fleet.ListIncidents:input_type -> kubedevaiops.fleet.v1.ListIncidentsRequest
-	56,  // 96: kubedevaiops.fleet.v1.Fleet.ListActions:input_type -> kubedevaiops.fleet.v1.ListActionsRequest
-	58,  // 97: kubedevaiops.fleet.v1.Fleet.ListKnowledge:input_type -> kubedevaiops.fleet.v1.ListKnowledgeRequest
-	60,  // 98: kubedevaiops.fleet.v1.Fleet.GetTrace:input_type -> kubedevaiops.fleet.v1.GetTraceRequest
-	64,  // 99: kubedevaiops.fleet.v1.Fleet.Ask:input_type -> kubedevaiops.fleet.v1.AskRequest
-	66,  // 100: kubedevaiops.fleet.v1.Fleet.ExplainPlan:input_type -> kubedevaiops.fleet.v1.ExplainPlanRequest
-	68,  // 101: kubedevaiops.fleet.v1.Fleet.ListApprovals:input_type -> kubedevaiops.fleet.v1.ListApprovalsRequest
-	70,  // 102: kubedevaiops.fleet.v1.Fleet.GetApproval:input_type -> kubedevaiops.fleet.v1.GetApprovalRequest
-	73,  // 103: kubedevaiops.fleet.v1.Fleet.ListAudit:input_type -> kubedevaiops.fleet.v1.ListAuditRequest
-	75,  // 104: kubedevaiops.fleet.v1.Fleet.VerifyAudit:input_type -> kubedevaiops.fleet.v1.VerifyAuditRequest
-	77,  // 105: kubedevaiops.fleet.v1.Fleet.ListMembers:input_type -> kubedevaiops.fleet.v1.ListMembersRequest
-	80,  // 106: kubedevaiops.fleet.v1.Fleet.JoinMember:input_type -> kubedevaiops.fleet.v1.JoinMemberRequest
-	82,  // 107: kubedevaiops.fleet.v1.Fleet.LeaveMember:input_type -> kubedevaiops.fleet.v1.LeaveMemberRequest
-	84,  // 108: kubedevaiops.fleet.v1.Fleet.SaveSnapshot:input_type -> kubedevaiops.fleet.v1.SaveSnapshotRequest
-	86,  // 109: kubedevaiops.fleet.v1.Fleet.RestoreSnapshot:input_type -> kubedevaiops.fleet.v1.RestoreSnapshotRequest
-	2,   // 110: kubedevaiops.fleet.v1.Fleet.ListClusters:output_type -> kubedevaiops.fleet.v1.ListClustersResponse
-	4,   // 111: kubedevaiops.fleet.v1.Fleet.GetCluster:output_type -> kubedevaiops.fleet.v1.GetClusterResponse
-	6,   // 112: kubedevaiops.fleet.v1.Fleet.AcceptCluster:output_type -> kubedevaiops.fleet.v1.AcceptClusterResponse
-	8,   // 113: kubedevaiops.fleet.v1.Fleet.DenyCluster:output_type -> kubedevaiops.fleet.v1.DenyClusterResponse
-	10,  // 114: kubedevaiops.fleet.v1.Fleet.LabelCluster:output_type -> kubedevaiops.fleet.v1.LabelClusterResponse
-	12,  // 115: kubedevaiops.fleet.v1.Fleet.GetClusterInventory:output_type -> kubedevaiops.fleet.v1.GetClusterInventoryResponse
-	15,  // 116: kubedevaiops.fleet.v1.Fleet.CreateToken:output_type -> kubedevaiops.fleet.v1.CreateTokenResponse
-	17,  // 117: kubedevaiops.fleet.v1.Fleet.ListTokens:output_type -> kubedevaiops.fleet.v1.ListTokensResponse
-	19,  // 118: kubedevaiops.fleet.v1.Fleet.RevokeToken:output_type -> kubedevaiops.fleet.v1.RevokeTokenResponse
-	21,  // 119: kubedevaiops.fleet.v1.Fleet.ApplyClusterSet:output_type -> kubedevaiops.fleet.v1.ApplyClusterSetResponse
-	23,  // 120: kubedevaiops.fleet.v1.Fleet.GetClusterSet:output_type -> kubedevaiops.fleet.v1.GetClusterSetResponse
-	25,  // 121: kubedevaiops.fleet.v1.Fleet.ListClusterSets:output_type -> kubedevaiops.fleet.v1.ListClusterSetsResponse
-	27,  // 122: kubedevaiops.fleet.v1.Fleet.DeleteClusterSet:output_type -> kubedevaiops.fleet.v1.DeleteClusterSetResponse
-	29,  // 123: kubedevaiops.fleet.v1.Fleet.ApplyPlacement:output_type -> kubedevaiops.fleet.v1.ApplyPlacementResponse
-	31,  // 124: kubedevaiops.fleet.v1.Fleet.GetPlacement:output_type -> kubedevaiops.fleet.v1.GetPlacementResponse
-	33,  // 125: kubedevaiops.fleet.v1.Fleet.ListPlacements:output_type -> kubedevaiops.fleet.v1.ListPlacementsResponse
-	35,  // 126: kubedevaiops.fleet.v1.Fleet.DeletePlacement:output_type -> kubedevaiops.fleet.v1.DeletePlacementResponse
-	37,  // 127: kubedevaiops.fleet.v1.Fleet.ListPlacementDecisions:output_type -> kubedevaiops.fleet.v1.ListPlacementDecisionsResponse
-	39,  // 128: kubedevaiops.fleet.v1.Fleet.ApplyPolicy:output_type -> kubedevaiops.fleet.v1.ApplyPolicyResponse
-	41,  // 129: kubedevaiops.fleet.v1.Fleet.GetPolicy:output_type -> kubedevaiops.fleet.v1.GetPolicyResponse
-	43,  // 130: kubedevaiops.fleet.v1.Fleet.ListPolicies:output_type -> kubedevaiops.fleet.v1.ListPoliciesResponse
-	45,  // 131: kubedevaiops.fleet.v1.Fleet.DeletePolicy:output_type -> kubedevaiops.fleet.v1.DeletePolicyResponse
-	47,  // 132: kubedevaiops.fleet.v1.Fleet.ListPlans:output_type -> kubedevaiops.fleet.v1.ListPlansResponse
-	49,  // 133: kubedevaiops.fleet.v1.Fleet.GetPlan:output_type -> kubedevaiops.fleet.v1.GetPlanResponse
-	51,  // 134: kubedevaiops.fleet.v1.Fleet.ApprovePlan:output_type -> kubedevaiops.fleet.v1.ApprovePlanResponse
-	53,  // 135: kubedevaiops.fleet.v1.Fleet.RejectPlan:output_type -> kubedevaiops.fleet.v1.RejectPlanResponse
-	55,  // 136: kubedevaiops.fleet.v1.Fleet.ListIncidents:output_type -> kubedevaiops.fleet.v1.ListIncidentsResponse
-	57,  // 137: kubedevaiops.fleet.v1.Fleet.ListActions:output_type -> kubedevaiops.fleet.v1.ListActionsResponse
-	59,  // 138: kubedevaiops.fleet.v1.Fleet.ListKnowledge:output_type -> kubedevaiops.fleet.v1.ListKnowledgeResponse
-	62,  // 139: kubedevaiops.fleet.v1.Fleet.GetTrace:output_type -> kubedevaiops.fleet.v1.GetTraceResponse
-	65,  // 140: kubedevaiops.fleet.v1.Fleet.Ask:output_type -> kubedevaiops.fleet.v1.AskResponse
-	67,  // 141: kubedevaiops.fleet.v1.Fleet.ExplainPlan:output_type -> kubedevaiops.fleet.v1.ExplainPlanResponse
-	69,  // 142: kubedevaiops.fleet.v1.Fleet.ListApprovals:output_type -> kubedevaiops.fleet.v1.ListApprovalsResponse
-	71,  // 143: kubedevaiops.fleet.v1.Fleet.GetApproval:output_type -> kubedevaiops.fleet.v1.GetApprovalResponse
-	74,  // 144: kubedevaiops.fleet.v1.Fleet.ListAudit:output_type -> kubedevaiops.fleet.v1.ListAuditResponse
-	76,  // 145: kubedevaiops.fleet.v1.Fleet.VerifyAudit:output_type -> kubedevaiops.fleet.v1.VerifyAuditResponse
-	79,  // 146: kubedevaiops.fleet.v1.Fleet.ListMembers:output_type -> kubedevaiops.fleet.v1.ListMembersResponse
-	81,  // 147: kubedevaiops.fleet.v1.Fleet.JoinMember:output_type -> kubedevaiops.fleet.v1.JoinMemberResponse
-	83,  // 148: kubedevaiops.fleet.v1.Fleet.LeaveMember:output_type -> kubedevaiops.fleet.v1.LeaveMemberResponse
-	85,  // 149: kubedevaiops.fleet.v1.Fleet.SaveSnapshot:output_type -> kubedevaiops.fleet.v1.SaveSnapshotResponse
-	87,  // 150: kubedevaiops.fleet.v1.Fleet.RestoreSnapshot:output_type -> kubedevaiops.fleet.v1.RestoreSnapshotResponse
-	110, // [110:151] is the sub-list for method output_type
-	69,  // [69:110] is the sub-list for method input_type
-	69,  // [69:69] is the sub-list for extension type_name
-	69,  // [69:69] is the sub-list for extension extendee
-	0,   // [0:69] is the sub-list for field type_name
+	100, // 38: kubedevaiops.fleet.v1.ListPoliciesResponse.policies:type_name -> kubedevaiops.fleet.v1.Resource
+	100, // 39: kubedevaiops.fleet.v1.ApplyApplicationRequest.application:type_name -> kubedevaiops.fleet.v1.Resource
+	100, // 40: kubedevaiops.fleet.v1.ApplyApplicationResponse.application:type_name -> kubedevaiops.fleet.v1.Resource
+	0,   // 41: kubedevaiops.fleet.v1.GetApplicationRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
+	100, // 42: kubedevaiops.fleet.v1.GetApplicationResponse.application:type_name -> kubedevaiops.fleet.v1.Resource
+	0,   // 43: kubedevaiops.fleet.v1.ListApplicationsRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
+	100, // 44: kubedevaiops.fleet.v1.ListApplicationsResponse.applications:type_name -> kubedevaiops.fleet.v1.Resource
+	0,   // 45: kubedevaiops.fleet.v1.ListPlansRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
+	100, // 46: kubedevaiops.fleet.v1.ListPlansResponse.plans:type_name -> kubedevaiops.fleet.v1.Resource
+	0,   // 47: kubedevaiops.fleet.v1.GetPlanRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
+	100, // 48: kubedevaiops.fleet.v1.GetPlanResponse.plan:type_name -> kubedevaiops.fleet.v1.Resource
+	100, // 49: kubedevaiops.fleet.v1.ApprovePlanResponse.plan:type_name -> kubedevaiops.fleet.v1.Resource
+	100, // 50: kubedevaiops.fleet.v1.ApprovePlanResponse.approval:type_name -> kubedevaiops.fleet.v1.Resource
+	100, // 51: kubedevaiops.fleet.v1.RejectPlanResponse.plan:type_name -> kubedevaiops.fleet.v1.Resource
+	100, // 52: kubedevaiops.fleet.v1.RejectPlanResponse.approval:type_name -> kubedevaiops.fleet.v1.Resource
+	0,   // 53: kubedevaiops.fleet.v1.ListIncidentsRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
+	100, // 54: kubedevaiops.fleet.v1.ListIncidentsResponse.incidents:type_name -> kubedevaiops.fleet.v1.Resource
+	0,   // 55: kubedevaiops.fleet.v1.ListActionsRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
+	100, // 56: kubedevaiops.fleet.v1.ListActionsResponse.actions:type_name -> kubedevaiops.fleet.v1.Resource
+	0,   // 57: kubedevaiops.fleet.v1.ListKnowledgeRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
+	100, // 58: kubedevaiops.fleet.v1.ListKnowledgeResponse.entries:type_name -> kubedevaiops.fleet.v1.Resource
+	101, // 59: kubedevaiops.fleet.v1.TraceSpan.start_time:type_name -> google.protobuf.Timestamp
+	101, // 60: kubedevaiops.fleet.v1.TraceSpan.end_time:type_name -> google.protobuf.Timestamp
+	99,  // 61: kubedevaiops.fleet.v1.TraceSpan.attributes:type_name -> kubedevaiops.fleet.v1.TraceSpan.AttributesEntry
+	69,  // 62: kubedevaiops.fleet.v1.GetTraceResponse.spans:type_name -> kubedevaiops.fleet.v1.TraceSpan
+	71,  // 63: kubedevaiops.fleet.v1.AskResponse.source:type_name -> kubedevaiops.fleet.v1.AIAnswerSource
+	71,  // 64: kubedevaiops.fleet.v1.ExplainPlanResponse.source:type_name -> kubedevaiops.fleet.v1.AIAnswerSource
+	0,   // 65: kubedevaiops.fleet.v1.ListApprovalsRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
+	100, // 66: kubedevaiops.fleet.v1.ListApprovalsResponse.approvals:type_name -> kubedevaiops.fleet.v1.Resource
+	0,   // 67: kubedevaiops.fleet.v1.GetApprovalRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
+	100, // 68: kubedevaiops.fleet.v1.GetApprovalResponse.approval:type_name -> kubedevaiops.fleet.v1.Resource
+	101, // 69: kubedevaiops.fleet.v1.AuditRecord.time:type_name -> google.protobuf.Timestamp
+	0,   // 70: kubedevaiops.fleet.v1.ListAuditRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
+	80,  // 71: kubedevaiops.fleet.v1.ListAuditResponse.records:type_name -> kubedevaiops.fleet.v1.AuditRecord
+	86,  // 72: kubedevaiops.fleet.v1.ListMembersResponse.members:type_name -> kubedevaiops.fleet.v1.HubMember
+	86,  // 73: kubedevaiops.fleet.v1.JoinMemberResponse.members:type_name -> kubedevaiops.fleet.v1.HubMember
+	86,  // 74: kubedevaiops.fleet.v1.LeaveMemberResponse.members:type_name -> kubedevaiops.fleet.v1.HubMember
+	1,   // 75: kubedevaiops.fleet.v1.Fleet.ListClusters:input_type -> kubedevaiops.fleet.v1.ListClustersRequest
+	3,   // 76: kubedevaiops.fleet.v1.Fleet.GetCluster:input_type -> kubedevaiops.fleet.v1.GetClusterRequest
+	5,   // 77: kubedevaiops.fleet.v1.Fleet.AcceptCluster:input_type -> kubedevaiops.fleet.v1.AcceptClusterRequest
+	7,   // 78: kubedevaiops.fleet.v1.Fleet.DenyCluster:input_type -> kubedevaiops.fleet.v1.DenyClusterRequest
+	9,   // 79: kubedevaiops.fleet.v1.Fleet.LabelCluster:input_type -> kubedevaiops.fleet.v1.LabelClusterRequest
+	11,  // 80: kubedevaiops.fleet.v1.Fleet.GetClusterInventory:input_type -> kubedevaiops.fleet.v1.GetClusterInventoryRequest
+	14,  // 81: kubedevaiops.fleet.v1.Fleet.CreateToken:input_type -> kubedevaiops.fleet.v1.CreateTokenRequest
+	16,  // 82: kubedevaiops.fleet.v1.Fleet.ListTokens:input_type -> kubedevaiops.fleet.v1.ListTokensRequest
+	18,  // 83: kubedevaiops.fleet.v1.Fleet.RevokeToken:input_type -> kubedevaiops.fleet.v1.RevokeTokenRequest
+	20,  // 84: kubedevaiops.fleet.v1.Fleet.ApplyClusterSet:input_type -> kubedevaiops.fleet.v1.ApplyClusterSetRequest
+	22,  // 85: kubedevaiops.fleet.v1.Fleet.GetClusterSet:input_type -> kubedevaiops.fleet.v1.GetClusterSetRequest
+	24,  // 86: kubedevaiops.fleet.v1.Fleet.ListClusterSets:input_type -> kubedevaiops.fleet.v1.ListClusterSetsRequest
+	26,  // 87: kubedevaiops.fleet.v1.Fleet.DeleteClusterSet:input_type -> kubedevaiops.fleet.v1.DeleteClusterSetRequest
+	28,  // 88: kubedevaiops.fleet.v1.Fleet.ApplyPlacement:input_type -> kubedevaiops.fleet.v1.ApplyPlacementRequest
+	30,  // 89: kubedevaiops.fleet.v1.Fleet.GetPlacement:input_type -> kubedevaiops.fleet.v1.GetPlacementRequest
+	32,  // 90: kubedevaiops.fleet.v1.Fleet.ListPlacements:input_type -> kubedevaiops.fleet.v1.ListPlacementsRequest
+	34,  // 91: kubedevaiops.fleet.v1.Fleet.DeletePlacement:input_type -> kubedevaiops.fleet.v1.DeletePlacementRequest
+	36,  // 92: kubedevaiops.fleet.v1.Fleet.ListPlacementDecisions:input_type -> kubedevaiops.fleet.v1.ListPlacementDecisionsRequest
+	38,  // 93: kubedevaiops.fleet.v1.Fleet.ApplyPolicy:input_type -> kubedevaiops.fleet.v1.ApplyPolicyRequest
+	40,  // 94: kubedevaiops.fleet.v1.Fleet.GetPolicy:input_type -> kubedevaiops.fleet.v1.GetPolicyRequest
+	42,  // 95: kubedevaiops.fleet.v1.Fleet.ListPolicies:input_type -> kubedevaiops.fleet.v1.ListPoliciesRequest
+	44,  // 96: kubedevaiops.fleet.v1.Fleet.DeletePolicy:input_type -> kubedevaiops.fleet.v1.DeletePolicyRequest
+	46,  // 97: kubedevaiops.fleet.v1.Fleet.ApplyApplication:input_type -> kubedevaiops.fleet.v1.ApplyApplicationRequest
+	48,  // 98: kubedevaiops.fleet.v1.Fleet.GetApplication:input_type -> kubedevaiops.fleet.v1.GetApplicationRequest
+	50,  // 99: kubedevaiops.fleet.v1.Fleet.ListApplications:input_type -> kubedevaiops.fleet.v1.ListApplicationsRequest
+	52,  // 100: kubedevaiops.fleet.v1.Fleet.DeleteApplication:input_type -> kubedevaiops.fleet.v1.DeleteApplicationRequest
+	54,  // 101: kubedevaiops.fleet.v1.Fleet.ListPlans:input_type -> kubedevaiops.fleet.v1.ListPlansRequest
+	56,  // 102: kubedevaiops.fleet.v1.Fleet.GetPlan:input_type -> kubedevaiops.fleet.v1.GetPlanRequest
+	58,  // 103: kubedevaiops.fleet.v1.Fleet.ApprovePlan:input_type -> kubedevaiops.fleet.v1.ApprovePlanRequest
+	60,  // 104: kubedevaiops.fleet.v1.Fleet.RejectPlan:input_type -> kubedevaiops.fleet.v1.RejectPlanRequest
+	62,  // 105: kubedevaiops.fleet.v1.Fleet.ListIncidents:input_type -> kubedevaiops.fleet.v1.ListIncidentsRequest
+	64,  // 106: kubedevaiops.fleet.v1.Fleet.ListActions:input_type -> kubedevaiops.fleet.v1.ListActionsRequest
+	66,  // 107: kubedevaiops.fleet.v1.Fleet.ListKnowledge:input_type -> kubedevaiops.fleet.v1.ListKnowledgeRequest
+	68,  // 108: kubedevaiops.fleet.v1.Fleet.GetTrace:input_type -> kubedevaiops.fleet.v1.GetTraceRequest
+	72,  // 109: kubedevaiops.fleet.v1.Fleet.Ask:input_type -> kubedevaiops.fleet.v1.AskRequest
+	74,  // 110: kubedevaiops.fleet.v1.Fleet.ExplainPlan:input_type -> kubedevaiops.fleet.v1.ExplainPlanRequest
+	76,  // 111: kubedevaiops.fleet.v1.Fleet.ListApprovals:input_type -> kubedevaiops.fleet.v1.ListApprovalsRequest
+	78,  // 112: kubedevaiops.fleet.v1.Fleet.GetApproval:input_type -> kubedevaiops.fleet.v1.GetApprovalRequest
+	81,  // 113: kubedevaiops.fleet.v1.Fleet.ListAudit:input_type -> kubedevaiops.fleet.v1.ListAuditRequest
+	83,  // 114: kubedevaiops.fleet.v1.Fleet.VerifyAudit:input_type -> kubedevaiops.fleet.v1.VerifyAuditRequest
+	85,  // 115: kubedevaiops.fleet.v1.Fleet.ListMembers:input_type -> kubedevaiops.fleet.v1.ListMembersRequest
+	88,  // 116: kubedevaiops.fleet.v1.Fleet.JoinMember:input_type -> kubedevaiops.fleet.v1.JoinMemberRequest
+	90,  // 117: kubedevaiops.fleet.v1.Fleet.LeaveMember:input_type -> kubedevaiops.fleet.v1.LeaveMemberRequest
+	92,  // 118: kubedevaiops.fleet.v1.Fleet.SaveSnapshot:input_type -> kubedevaiops.fleet.v1.SaveSnapshotRequest
+	94,  // 119: kubedevaiops.fleet.v1.Fleet.RestoreSnapshot:input_type -> kubedevaiops.fleet.v1.RestoreSnapshotRequest
+	2,   // 120: kubedevaiops.fleet.v1.Fleet.ListClusters:output_type -> kubedevaiops.fleet.v1.ListClustersResponse
+	4,   // 121: kubedevaiops.fleet.v1.Fleet.GetCluster:output_type -> kubedevaiops.fleet.v1.GetClusterResponse
+	6,   // 122: kubedevaiops.fleet.v1.Fleet.AcceptCluster:output_type -> kubedevaiops.fleet.v1.AcceptClusterResponse
+	8,   // 123: kubedevaiops.fleet.v1.Fleet.DenyCluster:output_type -> kubedevaiops.fleet.v1.DenyClusterResponse
+	10,  // 124: kubedevaiops.fleet.v1.Fleet.LabelCluster:output_type -> kubedevaiops.fleet.v1.LabelClusterResponse
+	12,  // 125: kubedevaiops.fleet.v1.Fleet.GetClusterInventory:output_type -> kubedevaiops.fleet.v1.GetClusterInventoryResponse
+	15,  // 126: kubedevaiops.fleet.v1.Fleet.CreateToken:output_type -> kubedevaiops.fleet.v1.CreateTokenResponse
+	17,  // 127: kubedevaiops.fleet.v1.Fleet.ListTokens:output_type -> kubedevaiops.fleet.v1.ListTokensResponse
+	19,  // 128: kubedevaiops.fleet.v1.Fleet.RevokeToken:output_type -> kubedevaiops.fleet.v1.RevokeTokenResponse
+	21,  // 129: kubedevaiops.fleet.v1.Fleet.ApplyClusterSet:output_type -> kubedevaiops.fleet.v1.ApplyClusterSetResponse
+	23,  // 130: kubedevaiops.fleet.v1.Fleet.GetClusterSet:output_type -> kubedevaiops.fleet.v1.GetClusterSetResponse
+	25,  // 131: kubedevaiops.fleet.v1.Fleet.ListClusterSets:output_type -> kubedevaiops.fleet.v1.ListClusterSetsResponse
+	27,  // 132: kubedevaiops.fleet.v1.Fleet.DeleteClusterSet:output_type -> kubedevaiops.fleet.v1.DeleteClusterSetResponse
+	29,  // 133: kubedevaiops.fleet.v1.Fleet.ApplyPlacement:output_type -> kubedevaiops.fleet.v1.ApplyPlacementResponse
+	31,  // 134: kubedevaiops.fleet.v1.Fleet.GetPlacement:output_type -> kubedevaiops.fleet.v1.GetPlacementResponse
+	33,  // 135: kubedevaiops.fleet.v1.Fleet.ListPlacements:output_type -> kubedevaiops.fleet.v1.ListPlacementsResponse
+	35,  // 136: kubedevaiops.fleet.v1.Fleet.DeletePlacement:output_type -> kubedevaiops.fleet.v1.DeletePlacementResponse
+	37,  // 137: kubedevaiops.fleet.v1.Fleet.ListPlacementDecisions:output_type -> kubedevaiops.fleet.v1.ListPlacementDecisionsResponse
+	39,  // 138: kubedevaiops.fleet.v1.Fleet.ApplyPolicy:output_type -> kubedevaiops.fleet.v1.ApplyPolicyResponse
+	41,  // 139: kubedevaiops.fleet.v1.Fleet.GetPolicy:output_type -> kubedevaiops.fleet.v1.GetPolicyResponse
+	43,  // 140: kubedevaiops.fleet.v1.Fleet.ListPolicies:output_type -> kubedevaiops.fleet.v1.ListPoliciesResponse
+	45,  // 141: kubedevaiops.fleet.v1.Fleet.DeletePolicy:output_type -> kubedevaiops.fleet.v1.DeletePolicyResponse
+	47,  // 142: kubedevaiops.fleet.v1.Fleet.ApplyApplication:output_type -> kubedevaiops.fleet.v1.ApplyApplicationResponse
+	49,  // 143: kubedevaiops.fleet.v1.Fleet.GetApplication:output_type -> kubedevaiops.fleet.v1.GetApplicationResponse
+	51,  // 144: kubedevaiops.fleet.v1.Fleet.ListApplications:output_type -> kubedevaiops.fleet.v1.ListApplicationsResponse
+	53,  // 145: kubedevaiops.fleet.v1.Fleet.DeleteApplication:output_type -> kubedevaiops.fleet.v1.DeleteApplicationResponse
+	55,  // 146: kubedevaiops.fleet.v1.Fleet.ListPlans:output_type -> kubedevaiops.fleet.v1.ListPlansResponse
+	57,  // 147: kubedevaiops.fleet.v1.Fleet.GetPlan:output_type -> kubedevaiops.fleet.v1.GetPlanResponse
+	59,  // 148: kubedevaiops.fleet.v1.Fleet.ApprovePlan:output_type -> kubedevaiops.fleet.v1.ApprovePlanResponse
+	61,  // 149: kubedevaiops.fleet.v1.Fleet.RejectPlan:output_type -> kubedevaiops.fleet.v1.RejectPlanResponse
+	63,  // 150: kubedevaiops.fleet.v1.Fleet.ListIncidents:output_type -> kubedevaiops.fleet.v1.ListIncidentsResponse
+	65,  // 151: kubedevaiops.fleet.v1.Fleet.ListActions:output_type -> kubedevaiops.fleet.v1.ListActionsResponse
+	67,  // 152: kubedevaiops.fleet.v1.Fleet.ListKnowledge:output_type -> kubedevaiops.fleet.v1.ListKnowledgeResponse
+	70,  // 153: kubedevaiops.fleet.v1.Fleet.GetTrace:output_type -> kubedevaiops.fleet.v1.GetTraceResponse
+	73,  // 154: kubedevaiops.fleet.v1.Fleet.Ask:output_type -> kubedevaiops.fleet.v1.AskResponse
+	75,  // 155: kubedevaiops.fleet.v1.Fleet.ExplainPlan:output_type -> kubedevaiops.fleet.v1.ExplainPlanResponse
+	77,  // 156: kubedevaiops.fleet.v1.Fleet.ListApprovals:output_type -> kubedevaiops.fleet.v1.ListApprovalsResponse
+	79,  // 157: kubedevaiops.fleet.v1.Fleet.GetApproval:output_type -> kubedevaiops.fleet.v1.GetApprovalResponse
+	82,  // 158: kubedevaiops.fleet.v1.Fleet.ListAudit:output_type -> kubedevaiops.fleet.v1.ListAuditResponse
+	84,  // 159: kubedevaiops.fleet.v1.Fleet.VerifyAudit:output_type -> kubedevaiops.fleet.v1.VerifyAuditResponse
+	87,  // 160: kubedevaiops.fleet.v1.Fleet.ListMembers:output_type -> kubedevaiops.fleet.v1.ListMembersResponse
+	89,  // 161: kubedevaiops.fleet.v1.Fleet.JoinMember:output_type -> kubedevaiops.fleet.v1.JoinMemberResponse
+	91,  // 162: kubedevaiops.fleet.v1.Fleet.LeaveMember:output_type -> kubedevaiops.fleet.v1.LeaveMemberResponse
+	93,  // 163: kubedevaiops.fleet.v1.Fleet.SaveSnapshot:output_type -> kubedevaiops.fleet.v1.SaveSnapshotResponse
+	95,  // 164: kubedevaiops.fleet.v1.Fleet.RestoreSnapshot:output_type -> kubedevaiops.fleet.v1.RestoreSnapshotResponse
+	120, // [120:165] is the sub-list for method output_type
+	75,  // [75:120] is the sub-list for method input_type
+	75,  // [75:75] is the sub-list for extension type_name
+	75,  // [75:75] is the sub-list for extension extendee
+	0,   // [0:75] is the sub-list for field type_name
 }
 
 func init() { file_fleet_v1_fleet_proto_init() }
@@ -6201,7 +6703,7 @@ func file_fleet_v1_fleet_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fleet_v1_fleet_proto_rawDesc), len(file_fleet_v1_fleet_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   91,
+			NumMessages:   99,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

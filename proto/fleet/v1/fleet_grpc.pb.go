@@ -43,6 +43,10 @@ const (
 	Fleet_GetPolicy_FullMethodName              = "/kubedevaiops.fleet.v1.Fleet/GetPolicy"
 	Fleet_ListPolicies_FullMethodName           = "/kubedevaiops.fleet.v1.Fleet/ListPolicies"
 	Fleet_DeletePolicy_FullMethodName           = "/kubedevaiops.fleet.v1.Fleet/DeletePolicy"
+	Fleet_ApplyApplication_FullMethodName       = "/kubedevaiops.fleet.v1.Fleet/ApplyApplication"
+	Fleet_GetApplication_FullMethodName         = "/kubedevaiops.fleet.v1.Fleet/GetApplication"
+	Fleet_ListApplications_FullMethodName       = "/kubedevaiops.fleet.v1.Fleet/ListApplications"
+	Fleet_DeleteApplication_FullMethodName      = "/kubedevaiops.fleet.v1.Fleet/DeleteApplication"
 	Fleet_ListPlans_FullMethodName              = "/kubedevaiops.fleet.v1.Fleet/ListPlans"
 	Fleet_GetPlan_FullMethodName                = "/kubedevaiops.fleet.v1.Fleet/GetPlan"
 	Fleet_ApprovePlan_FullMethodName            = "/kubedevaiops.fleet.v1.Fleet/ApprovePlan"
@@ -119,6 +123,15 @@ type FleetClient interface {
 	ListPolicies(ctx context.Context, in *ListPoliciesRequest, opts ...grpc.CallOption) (*ListPoliciesResponse, error)
 	// DeletePolicy deletes an AIOpsPolicy; spokes withdraw their copies.
 	DeletePolicy(ctx context.Context, in *DeletePolicyRequest, opts ...grpc.CallOption) (*DeletePolicyResponse, error)
+	// ApplyApplication creates or updates a ManagedApplication; its status stays the hub's. An
+	// application with a Git source and a cluster is onboarded through Google Jules.
+	ApplyApplication(ctx context.Context, in *ApplyApplicationRequest, opts ...grpc.CallOption) (*ApplyApplicationResponse, error)
+	// GetApplication returns one ManagedApplication with its onboarding status.
+	GetApplication(ctx context.Context, in *GetApplicationRequest, opts ...grpc.CallOption) (*GetApplicationResponse, error)
+	// ListApplications lists ManagedApplications.
+	ListApplications(ctx context.Context, in *ListApplicationsRequest, opts ...grpc.CallOption) (*ListApplicationsResponse, error)
+	// DeleteApplication deletes a ManagedApplication.
+	DeleteApplication(ctx context.Context, in *DeleteApplicationRequest, opts ...grpc.CallOption) (*DeleteApplicationResponse, error)
 	// ListPlans lists cost, security, rollout, scaling and remediation plans.
 	ListPlans(ctx context.Context, in *ListPlansRequest, opts ...grpc.CallOption) (*ListPlansResponse, error)
 	// GetPlan returns one plan.
@@ -389,6 +402,46 @@ func (c *fleetClient) DeletePolicy(ctx context.Context, in *DeletePolicyRequest,
 	return out, nil
 }
 
+func (c *fleetClient) ApplyApplication(ctx context.Context, in *ApplyApplicationRequest, opts ...grpc.CallOption) (*ApplyApplicationResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ApplyApplicationResponse)
+	err := c.cc.Invoke(ctx, Fleet_ApplyApplication_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *fleetClient) GetApplication(ctx context.Context, in *GetApplicationRequest, opts ...grpc.CallOption) (*GetApplicationResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetApplicationResponse)
+	err := c.cc.Invoke(ctx, Fleet_GetApplication_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *fleetClient) ListApplications(ctx context.Context, in *ListApplicationsRequest, opts ...grpc.CallOption) (*ListApplicationsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListApplicationsResponse)
+	err := c.cc.Invoke(ctx, Fleet_ListApplications_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *fleetClient) DeleteApplication(ctx context.Context, in *DeleteApplicationRequest, opts ...grpc.CallOption) (*DeleteApplicationResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteApplicationResponse)
+	err := c.cc.Invoke(ctx, Fleet_DeleteApplication_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *fleetClient) ListPlans(ctx context.Context, in *ListPlansRequest, opts ...grpc.CallOption) (*ListPlansResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ListPlansResponse)
@@ -646,6 +699,15 @@ type FleetServer interface {
 	ListPolicies(context.Context, *ListPoliciesRequest) (*ListPoliciesResponse, error)
 	// DeletePolicy deletes an AIOpsPolicy; spokes withdraw their copies.
 	DeletePolicy(context.Context, *DeletePolicyRequest) (*DeletePolicyResponse, error)
+	// ApplyApplication creates or updates a ManagedApplication; its status stays the hub's. An
+	// application with a Git source and a cluster is onboarded through Google Jules.
+	ApplyApplication(context.Context, *ApplyApplicationRequest) (*ApplyApplicationResponse, error)
+	// GetApplication returns one ManagedApplication with its onboarding status.
+	GetApplication(context.Context, *GetApplicationRequest) (*GetApplicationResponse, error)
+	// ListApplications lists ManagedApplications.
+	ListApplications(context.Context, *ListApplicationsRequest) (*ListApplicationsResponse, error)
+	// DeleteApplication deletes a ManagedApplication.
+	DeleteApplication(context.Context, *DeleteApplicationRequest) (*DeleteApplicationResponse, error)
 	// ListPlans lists cost, security, rollout, scaling and remediation plans.
 	ListPlans(context.Context, *ListPlansRequest) (*ListPlansResponse, error)
 	// GetPlan returns one plan.
@@ -761,6 +823,18 @@ func (UnimplementedFleetServer) ListPolicies(context.Context, *ListPoliciesReque
 }
 func (UnimplementedFleetServer) DeletePolicy(context.Context, *DeletePolicyRequest) (*DeletePolicyResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DeletePolicy not implemented")
+}
+func (UnimplementedFleetServer) ApplyApplication(context.Context, *ApplyApplicationRequest) (*ApplyApplicationResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ApplyApplication not implemented")
+}
+func (UnimplementedFleetServer) GetApplication(context.Context, *GetApplicationRequest) (*GetApplicationResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetApplication not implemented")
+}
+func (UnimplementedFleetServer) ListApplications(context.Context, *ListApplicationsRequest) (*ListApplicationsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListApplications not implemented")
+}
+func (UnimplementedFleetServer) DeleteApplication(context.Context, *DeleteApplicationRequest) (*DeleteApplicationResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteApplication not implemented")
 }
 func (UnimplementedFleetServer) ListPlans(context.Context, *ListPlansRequest) (*ListPlansResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListPlans not implemented")
@@ -1236,6 +1310,78 @@ func _Fleet_DeletePolicy_Handler(srv interface{}, ctx context.Context, dec func(
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Fleet_ApplyApplication_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ApplyApplicationRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FleetServer).ApplyApplication(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Fleet_ApplyApplication_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FleetServer).ApplyApplication(ctx, req.(*ApplyApplicationRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Fleet_GetApplication_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetApplicationRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FleetServer).GetApplication(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Fleet_GetApplication_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FleetServer).GetApplication(ctx, req.(*GetApplicationRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Fleet_ListApplications_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListApplicationsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FleetServer).ListApplications(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Fleet_ListApplications_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FleetServer).ListApplications(ctx, req.(*ListApplicationsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Fleet_DeleteApplication_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteApplicationRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FleetServer).DeleteApplication(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Fleet_DeleteApplication_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FleetServer).DeleteApplication(ctx, req.(*DeleteApplicationRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Fleet_ListPlans_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ListPlansRequest)
 	if err := dec(in); err != nil {
@@ -1654,6 +1800,22 @@ var Fleet_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "DeletePolicy",
 			Handler:    _Fleet_DeletePolicy_Handler,
+		},
+		{
+			MethodName: "ApplyApplication",
+			Handler:    _Fleet_ApplyApplication_Handler,
+		},
+		{
+			MethodName: "GetApplication",
+			Handler:    _Fleet_GetApplication_Handler,
+		},
+		{
+			MethodName: "ListApplications",
+			Handler:    _Fleet_ListApplications_Handler,
+		},
+		{
+			MethodName: "DeleteApplication",
+			Handler:    _Fleet_DeleteApplication_Handler,
 		},
 		{
 			MethodName: "ListPlans",

@@ -1,0 +1,368 @@
+package onboard
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+
+	hubv1alpha1 "github.com/kubedevaiops/kubedevaiops/api/hub/v1alpha1"
+	aiopsv1alpha1 "github.com/kubedevaiops/kubedevaiops/api/v1alpha1"
+	"github.com/kubedevaiops/kubedevaiops/hub/ai/jules"
+	"github.com/kubedevaiops/kubedevaiops/hub/raftnode"
+	"github.com/kubedevaiops/kubedevaiops/hub/store"
+)
+
+// Annotations linking an onboarding Plan to what it is about.
+const (
+	// AnnotationSession names the JulesSession record the plan reviews.
+	AnnotationSession = hubv1alpha1.Group + "/jules-session"
+	// AnnotationJulesPlan is the id of the Jules plan the plan shows; approving the plan
+	// approves exactly that one.
+	AnnotationJulesPlan = hubv1alpha1.Group + "/jules-plan"
+	// AnnotationApplication names the ManagedApplication, "namespace/name".
+	AnnotationApplication = hubv1alpha1.Group + "/application"
+	// AnnotationPatch is the SHA-256 of the patch whose manifests the plan dry-runs.
+	AnnotationPatch = hubv1alpha1.Group + "/jules-patch-sha256"
+)
+
+// CondOnboarded is the ManagedApplication condition saying where its onboarding stands.
+const CondOnboarded = "Onboarded"
+
+// Proposer is who an onboarding plan is proposed by; people approve it.
+const Proposer = "engine/jules"
+
+// Plans dispatches approved plans and names a cluster's governing policy (hub/incident).
+type Plans interface {
+	// Dispatch signs and records the directives of an approved plan; it returns why the plan
+	// has to wait, "" once dispatched.
+	Dispatch(ctx context.Context, p *hubv1alpha1.Plan, rv uint64) (string, error)
+	// GoverningPolicy returns the AIOpsPolicy that governs a cluster, nil when none does.
+	GoverningPolicy(cluster string) (*aiopsv1alpha1.AIOpsPolicy, error)
+}
+
+// Config wires an Onboarder.
+type Config struct {
+	Node  *raftnode.Node
+	Store *store.Store
+	// Jules configures the tracker of the Jules sessions (Client, DailyBudget, PollInterval);
+	// Node, Store, Hooks, Tracer and Logger are filled in.
+	Jules jules.TrackerConfig
+	// Plans dispatches the dry-run of an onboarding plan.
+	Plans Plans
+	// Tracer records the onboarding spans; nil records none.
+	Tracer trace.TracerProvider
+	Logger *slog.Logger
+	// Resync is how often the loop looks again without a change; 10s when 0.
+	Resync time.Duration
+	// RetryAfter is how long an application whose session could not be started waits before
+	// the next attempt (a spec change retries at once); 10 minutes when 0.
+	RetryAfter time.Duration
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+}
+
+// Onboarder onboards ManagedApplications through Jules. Run and the tracker's Run are leader
+// loops; everything they decide is in the replicated state, so a new leader carries on.
+type Onboarder struct {
+	node    *raftnode.Node
+	store   *store.Store
+	plans   Plans
+	tracker *jules.Tracker
+	tracer  trace.Tracer
+	log     *slog.Logger
+	resync  time.Duration
+	retry   time.Duration
+	now     func() time.Time
+
+	mu sync.Mutex
+	// retryAt holds back, on this leader, new attempts for applications whose start failed.
+	retryAt map[string]time.Time
+}
+
+// New returns an Onboarder and the Jules tracker it drives (Tracker).
+func New(cfg Config) (*Onboarder, error) {
+	if cfg.Node == nil || cfg.Store == nil || cfg.Plans == nil {
+		return nil, errors.New("onboard: Node, Store and Plans are required")
+	}
+	o := &Onboarder{node: cfg.Node, store: cfg.Store, plans: cfg.Plans, log: cfg.Logger, resync: cfg.Resync, retry: cfg.RetryAfter,
+		now: cfg.Now, retryAt: map[string]time.Time{}}
+	if o.log == nil {
+		o.log = slog.New(slog.DiscardHandler)
+	}
+	o.log = o.log.With("component", "onboard")
+	tp := cfg.Tracer
+	if tp == nil {
+		tp = noop.NewTracerProvider()
+	}
+	o.tracer = tp.Tracer("github.com/kubedevaiops/kubedevaiops/hub/onboard")
+	if o.resync <= 0 {
+		o.resync = 10 * time.Second
+	}
+	if o.retry <= 0 {
+		o.retry = 10 * time.Minute
+	}
+	if o.now == nil {
+		o.now = time.Now
+	}
+	tc := cfg.Jules
+	tc.Node, tc.Store, tc.Logger = cfg.Node, cfg.Store, o.log
+	tc.Tracer = tp.Tracer("github.com/kubedevaiops/kubedevaiops/hub/ai/jules")
+	tc.Hooks = jules.Hooks{PlanReady: o.planReady, Finished: o.finished}
+	t, err := jules.NewTracker(tc)
+	if err != nil {
+		return nil, fmt.Errorf("onboard: %w", err)
+	}
+	o.tracker = t
+	return o, nil
+}
+
+// Tracker is the tracker of the Jules sessions; run its Run as a leader loop too.
+func (o *Onboarder) Tracker() *jules.Tracker { return o.tracker }
+
+func relevant(kind string) bool {
+	switch kind {
+	case store.KindManagedApplication, store.KindPlan, store.KindAction, hubv1alpha1.KindJulesSession:
+		return true
+	}
+	return false
+}
+
+// Run is the leader's loop until ctx ends: it starts sessions for applications not onboarded
+// yet, tells Jules about approved plans, dispatches the dry-runs and keeps the applications'
+// Onboarded condition up to date.
+func (o *Onboarder) Run(ctx context.Context) {
+	o.log.Info("onboarding applications through jules")
+	for ctx.Err() == nil {
+		from := o.store.Index()
+		if err := o.Reconcile(ctx); err != nil && ctx.Err() == nil {
+			o.log.Warn("onboarding pass incomplete; retrying", "err", err)
+		}
+		w, err := o.store.Watch(ctx, "", "", from)
+		if err != nil {
+			if !sleep(ctx, time.Second) {
+				return
+			}
+			continue
+		}
+		o.waitForChange(ctx, w)
+		w.Close()
+	}
+}
+
+func (o *Onboarder) waitForChange(ctx context.Context, w *store.Watcher) {
+	timer := time.NewTimer(o.resync)
+	defer timer.Stop()
+	changed := make(chan struct{}, 1)
+	go func() {
+		for {
+			ev, err := w.Next()
+			if err != nil {
+				return
+			}
+			if relevant(ev.Resource.Kind) {
+				changed <- struct{}{}
+				return
+			}
+		}
+	}()
+	select {
+	case <-ctx.Done():
+	case <-timer.C:
+	case <-changed:
+		sleep(ctx, 200*time.Millisecond) // gather a burst of changes into one pass
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+type stored[T any] struct {
+	obj *T
+	rv  uint64
+}
+
+func list[T any](s *store.Store, kind string) ([]stored[T], error) {
+	items, _, err := s.List(kind, "", "")
+	if err != nil {
+		return nil, err
+	}
+	out := make([]stored[T], 0, len(items))
+	for _, it := range items {
+		obj := new(T)
+		if err := it.Decode(obj); err != nil {
+			return nil, fmt.Errorf("stored %s %s: %w", kind, it.Name, err)
+		}
+		out = append(out, stored[T]{obj, it.ResourceVersion})
+	}
+	return out, nil
+}
+
+// state is what one pass read.
+type state struct {
+	sessions map[string]*hubv1alpha1.JulesSession // application ref -> its latest onboarding session
+	byName   map[string]*hubv1alpha1.JulesSession
+	plans    map[string]stored[hubv1alpha1.Plan]
+	actions  map[string][]*hubv1alpha1.Action // plan -> actions
+}
+
+func (o *Onboarder) read() (*state, error) {
+	st := &state{sessions: map[string]*hubv1alpha1.JulesSession{}, byName: map[string]*hubv1alpha1.JulesSession{},
+		plans: map[string]stored[hubv1alpha1.Plan]{}, actions: map[string][]*hubv1alpha1.Action{}}
+	sessions, err := list[hubv1alpha1.JulesSession](o.store, hubv1alpha1.KindJulesSession)
+	if err != nil {
+		return nil, err
+	}
+	sort.Slice(sessions, func(i, j int) bool {
+		return sessions[i].obj.CreationTimestamp.Before(&sessions[j].obj.CreationTimestamp)
+	})
+	for _, s := range sessions {
+		if s.obj.Spec.Purpose != hubv1alpha1.JulesOnboarding {
+			continue
+		}
+		st.byName[s.obj.Name] = s.obj
+		if ref := s.obj.Spec.ApplicationRef; ref != "" {
+			st.sessions[ref] = s.obj // the latest wins
+		}
+	}
+	plans, err := list[hubv1alpha1.Plan](o.store, store.KindPlan)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range plans {
+		if p.obj.Spec.Type == hubv1alpha1.PlanOnboarding {
+			st.plans[p.obj.Name] = p
+		}
+	}
+	actions, err := list[hubv1alpha1.Action](o.store, store.KindAction)
+	if err != nil {
+		return nil, err
+	}
+	for _, a := range actions {
+		if _, ok := st.plans[a.obj.Spec.PlanRef]; ok {
+			st.actions[a.obj.Spec.PlanRef] = append(st.actions[a.obj.Spec.PlanRef], a.obj)
+		}
+	}
+	return st, nil
+}
+
+// Reconcile makes one pass; Run calls it on every change.
+func (o *Onboarder) Reconcile(ctx context.Context) error {
+	st, err := o.read()
+	if err != nil {
+		return err
+	}
+	var errs []error
+	names := make([]string, 0, len(st.plans))
+	for n := range st.plans {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		p := st.plans[n]
+		if err := o.advance(ctx, p.obj, p.rv, st.byName[p.obj.Annotations[AnnotationSession]]); err != nil && !errors.Is(err, store.ErrConflict) {
+			errs = append(errs, fmt.Errorf("onboarding plan %s: %w", n, err))
+		}
+	}
+	apps, err := list[aiopsv1alpha1.ManagedApplication](o.store, store.KindManagedApplication)
+	if err != nil {
+		return errors.Join(append(errs, err)...)
+	}
+	for _, a := range apps {
+		if a.obj.Spec.Source.Git == nil {
+			continue
+		}
+		ref := a.obj.Namespace + "/" + a.obj.Name
+		js := st.sessions[ref]
+		var startErr error
+		if js == nil && a.obj.Spec.Cluster != "" && o.due(ref, a.obj) {
+			js, startErr = o.start(ctx, a.obj)
+		}
+		if err := o.writeStatus(ctx, a.obj, a.rv, js, st, startErr); err != nil && !errors.Is(err, store.ErrConflict) {
+			errs = append(errs, fmt.Errorf("status of application %s: %w", ref, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// due says whether an application without a session may be started now: not when its last
+// start failed on this spec generation, until RetryAfter passed.
+func (o *Onboarder) due(ref string, app *aiopsv1alpha1.ManagedApplication) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	c := onboardedCondition(app)
+	failed := c != nil && (c.Reason == ReasonStartFailed || c.Reason == ReasonBudgetExhausted) && c.ObservedGeneration == app.Generation
+	if !failed {
+		delete(o.retryAt, ref)
+		return true
+	}
+	at, ok := o.retryAt[ref]
+	if !ok {
+		// A new leader: the condition's time says when the last attempt was.
+		at = c.LastTransitionTime.Add(o.retry)
+		o.retryAt[ref] = at
+	}
+	return !o.now().Before(at)
+}
+
+// start asks Jules for an onboarding session of app, in a new trace.
+func (o *Onboarder) start(ctx context.Context, app *aiopsv1alpha1.ManagedApplication) (*hubv1alpha1.JulesSession, error) {
+	ref := app.Namespace + "/" + app.Name
+	ctx, span := o.tracer.Start(context.WithoutCancel(ctx), "onboard.start", trace.WithNewRoot(),
+		trace.WithAttributes(attribute.String("kubedevaiops.application", ref), attribute.String("kubedevaiops.cluster", app.Spec.Cluster)))
+	defer span.End()
+	g := app.Spec.Source.Git
+	js, err := o.tracker.StartOnboarding(ctx, jules.OnboardingRequest{
+		ApplicationRef: ref, RepoURL: g.URL, Branch: branchOf(g.Revision),
+		Input: jules.OnboardingInputFor(app, app.Name), RequestedBy: "hub/onboard",
+	})
+	if js != nil && js.Name != "" {
+		span.SetAttributes(attribute.String("jules.record", js.Name))
+	}
+	if err != nil && (js == nil || js.Name == "") {
+		o.mu.Lock()
+		o.retryAt[ref] = o.now().Add(o.retry)
+		o.mu.Unlock()
+		o.log.Warn("could not start the onboarding session", "application", ref, "err", err, "trace_id", span.SpanContext().TraceID().String())
+		return nil, err
+	}
+	// With a record the session exists or is adopted by the tracker once it is found.
+	o.log.Info("onboarding session started", "application", ref, "jules_record", js.Name, "trace_id", span.SpanContext().TraceID().String())
+	return js, nil
+}
+
+// branchOf is the starting branch for a Git revision: none (the default branch) for HEAD or
+// a commit id.
+func branchOf(rev string) string {
+	if rev == "" || rev == "HEAD" || isCommit(rev) {
+		return ""
+	}
+	return rev
+}
+
+func isCommit(s string) bool {
+	if len(s) != 40 && len(s) != 64 {
+		return false
+	}
+	for _, r := range s {
+		if (r < '0' || r > '9') && (r < 'a' || r > 'f') {
+			return false
+		}
+	}
+	return true
+}
