@@ -150,3 +150,10 @@ func FuzzParsePatch(f *testing.F) {
 		}
 	})
 }
+
+func TestCodeFixPatchParses(t *testing.T) {
+	files, err := jules.ParsePatch(julesserver.CodeFixPatch())
+	require.NoError(t, err)
+	require.Len(t, files, 1)
+	assert.Equal(t, "internal/store/pool.go", files[0].Path)
+}

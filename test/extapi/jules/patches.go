@@ -146,7 +146,7 @@ func CodeFixPatch() string {
 index 5d1c2a0..9e7b3f4 100644
 --- a/internal/store/pool.go
 +++ b/internal/store/pool.go
-@@ -10,7 +10,9 @@ func Open(dsn string) (*sql.DB, error) {
+@@ -10,6 +10,8 @@ func Open(dsn string) (*sql.DB, error) {
  	if err != nil {
  		return nil, err
  	}
