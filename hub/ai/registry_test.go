@@ -256,6 +256,12 @@ func TestAllowed(t *testing.T) {
 	ok, why := reg.AllowedScope("openai", ai.Scope{Clusters: []string{"shop", "bank"}})
 	assert.False(t, ok)
 	assert.Equal(t, "external providers are forbidden for cluster bank", why)
+
+	ok, why = reg.AllowedScope("openai", ai.Scope{Clusters: []string{"shop"}, ExternalForbiddenBy: "AIOpsPolicy strict"})
+	assert.False(t, ok, "a policy's externalAI: Forbidden")
+	assert.Contains(t, why, "AIOpsPolicy strict")
+	ok, _ = reg.AllowedScope(ai.BuiltinName, ai.Scope{Clusters: []string{"shop"}, ExternalForbiddenBy: "AIOpsPolicy strict"})
+	assert.True(t, ok, "the built-in engine is never external")
 }
 
 func TestParseRoute(t *testing.T) {
