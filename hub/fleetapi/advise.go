@@ -17,7 +17,8 @@ import (
 
 // Ask answers a question about the fleet through the AI registry.
 func (s *Server) Ask(ctx context.Context, req *fleetv1.AskRequest) (*fleetv1.AskResponse, error) {
-	if _, err := canRead(ctx); err != nil {
+	id, err := canRead(ctx)
+	if err != nil {
 		return nil, err
 	}
 	if s.engines == nil {
@@ -34,12 +35,14 @@ func (s *Server) Ask(ctx context.Context, req *fleetv1.AskRequest) (*fleetv1.Ask
 	if err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "%v", err)
 	}
+	s.auditFallback(ctx, id.String(), "Question", res.FellBack, res.Attempts)
 	return &fleetv1.AskResponse{Answer: res.Answer.Answer, Facts: res.Answer.Facts, Source: sourceOf(res.Provider, res.Model, res.FellBack, res.FallbackReason)}, nil
 }
 
 // ExplainPlan explains a plan through the AI registry.
 func (s *Server) ExplainPlan(ctx context.Context, req *fleetv1.ExplainPlanRequest) (*fleetv1.ExplainPlanResponse, error) {
-	if _, err := canRead(ctx); err != nil {
+	id, err := canRead(ctx)
+	if err != nil {
 		return nil, err
 	}
 	if s.engines == nil {
@@ -72,7 +75,23 @@ func (s *Server) ExplainPlan(ctx context.Context, req *fleetv1.ExplainPlanReques
 	if err != nil {
 		return nil, status.Errorf(codes.Internal, "explain plan %s: %v", p.Name, err)
 	}
+	s.auditFallback(ctx, id.String(), "Plan/"+p.Name, res.FellBack, res.Attempts)
 	return &fleetv1.ExplainPlanResponse{Summary: res.Answer.Summary, Points: res.Answer.Points, Source: sourceOf(res.Provider, res.Model, res.FellBack, res.FallbackReason)}, nil
+}
+
+// auditFallback records the providers whose answers were not used (failed, refused as invalid,
+// or forbidden for the clusters), so a refused answer leaves a trace in the audit log.
+func (s *Server) auditFallback(ctx context.Context, actor, target string, fellBack bool, attempts []ai.Attempt) {
+	if !fellBack {
+		return
+	}
+	var refused []ai.Attempt
+	for _, a := range attempts {
+		if a.Outcome != ai.OutcomeAnswered {
+			refused = append(refused, a)
+		}
+	}
+	s.audit(ctx, actor, "ai.fallback", target, map[string]any{"attempts": refused})
 }
 
 func sourceOf(provider, model string, fellBack bool, reason string) *fleetv1.AIAnswerSource {

@@ -46,6 +46,8 @@ type Plans interface {
 	Dispatch(ctx context.Context, p *hubv1alpha1.Plan, rv uint64) (string, error)
 	// GoverningPolicy returns the AIOpsPolicy that governs a cluster, nil when none does.
 	GoverningPolicy(cluster string) (*aiopsv1alpha1.AIOpsPolicy, error)
+	// ExternalAIForbidden names what forbids external AI providers for the clusters, or "".
+	ExternalAIForbidden(clusters []string) string
 }
 
 // Config wires an Onboarder.
@@ -326,6 +328,15 @@ func (o *Onboarder) start(ctx context.Context, app *aiopsv1alpha1.ManagedApplica
 	ctx, span := o.tracer.Start(context.WithoutCancel(ctx), "onboard.start", trace.WithNewRoot(),
 		trace.WithAttributes(attribute.String("kubedevaiops.application", ref), attribute.String("kubedevaiops.cluster", app.Spec.Cluster)))
 	defer span.End()
+	if app.Spec.Cluster != "" {
+		// Jules is an external provider: a policy that keeps the cluster's data in the hub wins.
+		if by := o.plans.ExternalAIForbidden([]string{app.Spec.Cluster}); by != "" {
+			o.mu.Lock()
+			o.retryAt[ref] = o.now().Add(o.retry)
+			o.mu.Unlock()
+			return nil, fmt.Errorf("onboarding %s through Jules is forbidden by %s", ref, by)
+		}
+	}
 	g := app.Spec.Source.Git
 	js, err := o.tracker.StartOnboarding(ctx, jules.OnboardingRequest{
 		ApplicationRef: ref, RepoURL: g.URL, Branch: branchOf(g.Revision),

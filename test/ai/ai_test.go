@@ -108,6 +108,13 @@ func TestProviderKeysFromVault(t *testing.T) {
 		recs, err := admin.ListAudit(ctx, &fleetv1.ListAuditRequest{})
 		require.NoError(t, err)
 		haystack = append(haystack, protojson.Format(recs))
+		fallbacks := 0
+		for _, r := range recs.GetRecords() {
+			if r.GetAction() == "ai.fallback" {
+				fallbacks++
+			}
+		}
+		assert.NotZero(t, fallbacks, "the answers not used are audited")
 		haystack = append(haystack, answers...)
 		for _, key := range []string{firstKey, secondKey} {
 			for _, h := range haystack {
