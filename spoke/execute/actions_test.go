@@ -84,7 +84,7 @@ func TestRollbackDeployment(t *testing.T) {
 	}
 	e := engine(t, c, ns, nil)
 
-	st := e.Execute(ctx, directive("RollbackWorkload", ref(t, c, get(t, c, d), true), map[string]string{"verifyStableFor": "2s"}), nil)
+	st := e.Execute(ctx, directive("RollbackWorkload", ref(t, c, get(t, c, d), false), map[string]string{"verifyStableFor": "2s"}), nil)
 	requirePhase(t, st, phaseSucceeded, ReasonVerified)
 	require.Equal(t, "web:2", get(t, c, d).Spec.Template.Spec.Containers[0].Image)
 	require.Equal(t, "web:3", decodeInto[appsv1.Deployment](t, st.BeforeJson).Spec.Template.Spec.Containers[0].Image)
@@ -117,7 +117,7 @@ func TestRollbackStatefulSet(t *testing.T) {
 	update(t, c, sts, func(s *appsv1.StatefulSet) { s.Spec.Template.Spec.Containers[0].Image = "db:2" })
 	awaitRollout(t, c, sts)
 
-	st := engine(t, c, ns, nil).Execute(ctx, directive("RollbackWorkload", ref(t, c, get(t, c, sts), true), map[string]string{"verifyStableFor": "2s"}), nil)
+	st := engine(t, c, ns, nil).Execute(ctx, directive("RollbackWorkload", ref(t, c, get(t, c, sts), false), map[string]string{"verifyStableFor": "2s"}), nil)
 
 	requirePhase(t, st, phaseSucceeded, ReasonVerified)
 	require.Equal(t, "db:1", get(t, c, sts).Spec.Template.Spec.Containers[0].Image)
@@ -249,7 +249,7 @@ func TestDaemonSetRestartAndRollback(t *testing.T) {
 	awaitRollout(t, c, ds)
 	e := engine(t, c, ns, nil)
 
-	st := e.Execute(ctx, directive("RestartWorkload", ref(t, c, get(t, c, ds), true), map[string]string{"verifyStableFor": "1s"}), nil)
+	st := e.Execute(ctx, directive("RestartWorkload", ref(t, c, get(t, c, ds), false), map[string]string{"verifyStableFor": "1s"}), nil)
 	requirePhase(t, st, phaseSucceeded, ReasonVerified)
 	require.NotEmpty(t, get(t, c, ds).Spec.Template.Annotations[RestartedAtAnnotation])
 
