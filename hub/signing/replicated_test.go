@@ -20,6 +20,7 @@ import (
 	"github.com/kubedevaiops/kubedevaiops/hub/store"
 	"github.com/kubedevaiops/kubedevaiops/hub/writes"
 	fleetv1 "github.com/kubedevaiops/kubedevaiops/proto/fleet/v1"
+	"github.com/kubedevaiops/kubedevaiops/test/testbed"
 )
 
 func randomKEK(t *testing.T) []byte {
@@ -58,16 +59,16 @@ func verifyWith(t *testing.T, sd *fleetv1.SignedDirective, keys []*fleetv1.Direc
 	t.Fatalf("key %q is not among the published keys", sd.GetKeyId())
 }
 
-func newReplicated(t *testing.T, m *testMember, kek []byte) *ReplicatedSigner {
-	s, err := NewReplicated(ReplicatedConfig{Node: m.node, Store: m.store, KEK: kek})
+func newReplicated(t *testing.T, m *testbed.InProcessMember, kek []byte) *ReplicatedSigner {
+	s, err := NewReplicated(ReplicatedConfig{Node: m.Node, Store: m.Store, KEK: kek})
 	require.NoError(t, err)
 	return s
 }
 
 func TestReplicatedSigner(t *testing.T) {
-	h := newTestHub(t)
-	m1 := h.start("m1", nil)
-	m2 := h.start("m2", m1)
+	h := testbed.NewInProcessHub(t)
+	m1 := h.Start("m1", nil, nil)
+	m2 := h.Start("m2", m1, nil)
 	kek := randomKEK(t)
 	ctx := context.Background()
 
@@ -94,8 +95,8 @@ func TestReplicatedSigner(t *testing.T) {
 		require.NoError(t, errs[i])
 		assert.Equal(t, ids[0], ids[i], "every signer ends with the one key")
 	}
-	require.NoError(t, m2.node.ReadBarrier(ctx))
-	stored, _, err := m2.store.List(hubv1alpha1.KindSigningKey, "", "")
+	require.NoError(t, m2.Node.ReadBarrier(ctx))
+	stored, _, err := m2.Store.List(hubv1alpha1.KindSigningKey, "", "")
 	require.NoError(t, err)
 	require.Len(t, stored, 1)
 	var sk hubv1alpha1.SigningKey
@@ -103,7 +104,7 @@ func TestReplicatedSigner(t *testing.T) {
 	assert.Equal(t, ids[0], sk.Spec.KeyID)
 	assert.Len(t, sk.Spec.PublicKey, ed25519.PublicKeySize)
 	assert.NotContains(t, string(stored[0].Object), base64.StdEncoding.EncodeToString(kek), "the KEK is never stored")
-	audit, _ := m2.store.ListAudit(0, 0)
+	audit, _ := m2.Store.ListAudit(0, 0)
 	var creates int
 	for _, a := range audit {
 		if a.Action == "signingkey.create" {
@@ -114,9 +115,9 @@ func TestReplicatedSigner(t *testing.T) {
 	assert.Equal(t, 1, creates, "one key created, one audit record")
 
 	t.Run("signatures from any member verify with the published key", func(t *testing.T) {
-		for _, m := range []*testMember{m1, m2} {
+		for _, m := range []*testbed.InProcessMember{m1, m2} {
 			s := newReplicated(t, m, kek) // a fresh signer, as after a restart, reads the stored key
-			sd, err := s.Sign(ctx, testPayload(t, "act-"+m.node.ID()))
+			sd, err := s.Sign(ctx, testPayload(t, "act-"+m.Node.ID()))
 			require.NoError(t, err)
 			assert.Equal(t, directive.Algorithm, sd.GetAlgorithm())
 			assert.Equal(t, ids[0], sd.GetKeyId())
@@ -136,14 +137,14 @@ func TestReplicatedSigner(t *testing.T) {
 		require.Error(t, err)
 		assert.Contains(t, err.Error(), "sealed under key-encryption key "+kekID(kek))
 		assert.Contains(t, err.Error(), "give every hub member the same key-encryption key")
-		again, _, err := m2.store.List(hubv1alpha1.KindSigningKey, "", "")
+		again, _, err := m2.Store.List(hubv1alpha1.KindSigningKey, "", "")
 		require.NoError(t, err)
 		require.Len(t, again, 1)
 		assert.Equal(t, stored[0].ResourceVersion, again[0].ResourceVersion, "the stored key is untouched")
 	})
 
 	t.Run("a damaged sealed key is an error", func(t *testing.T) {
-		res, err := m1.store.Get(hubv1alpha1.KindSigningKey, "", DefaultKeyName)
+		res, err := m1.Store.Get(hubv1alpha1.KindSigningKey, "", DefaultKeyName)
 		require.NoError(t, err)
 		var k hubv1alpha1.SigningKey
 		require.NoError(t, res.Decode(&k))
@@ -151,9 +152,9 @@ func TestReplicatedSigner(t *testing.T) {
 		k.Name = "damaged"
 		cmd, err := store.EncodeCreate(hubv1alpha1.KindSigningKey, &k)
 		require.NoError(t, err)
-		_, err = writes.One(ctx, m1.node, cmd)
+		_, err = writes.One(ctx, m1.Node, cmd)
 		require.NoError(t, err)
-		s, err := NewReplicated(ReplicatedConfig{Node: m2.node, Store: m2.store, KEK: kek, Name: "damaged"})
+		s, err := NewReplicated(ReplicatedConfig{Node: m2.Node, Store: m2.Store, KEK: kek, Name: "damaged"})
 		require.NoError(t, err)
 		_, err = s.PublicKeys(ctx)
 		require.Error(t, err)
@@ -162,9 +163,9 @@ func TestReplicatedSigner(t *testing.T) {
 }
 
 func TestNewReplicatedChecksKEK(t *testing.T) {
-	h := newTestHub(t)
-	m := h.start("m1", nil)
-	_, err := NewReplicated(ReplicatedConfig{Node: m.node, Store: m.store, KEK: make([]byte, 16)})
+	h := testbed.NewInProcessHub(t)
+	m := h.Start("m1", nil, nil)
+	_, err := NewReplicated(ReplicatedConfig{Node: m.Node, Store: m.Store, KEK: make([]byte, 16)})
 	assert.ErrorContains(t, err, "16 bytes, want 32")
 	_, err = NewReplicated(ReplicatedConfig{KEK: randomKEK(t)})
 	assert.Error(t, err)

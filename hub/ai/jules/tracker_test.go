@@ -17,6 +17,7 @@ import (
 	"github.com/kubedevaiops/kubedevaiops/hub/ai/jules"
 	"github.com/kubedevaiops/kubedevaiops/hub/store"
 	julesserver "github.com/kubedevaiops/kubedevaiops/test/extapi/jules"
+	"github.com/kubedevaiops/kubedevaiops/test/testbed"
 )
 
 // clock is a settable clock for the budget's day and the records' times.
@@ -92,9 +93,9 @@ func newClient(t *testing.T, srv *julesserver.Server, mod ...func(*jules.Config)
 	return c
 }
 
-func newTracker(t *testing.T, m *testMember, c *jules.Client, clk *clock, hooks jules.Hooks, mod ...func(*jules.TrackerConfig)) *jules.Tracker {
+func newTracker(t *testing.T, m *testbed.InProcessMember, c *jules.Client, clk *clock, hooks jules.Hooks, mod ...func(*jules.TrackerConfig)) *jules.Tracker {
 	t.Helper()
-	cfg := jules.TrackerConfig{Client: c, Node: m.node, Store: m.store, DailyBudget: 3, PageSize: 2, Now: clk.Now, Hooks: hooks}
+	cfg := jules.TrackerConfig{Client: c, Node: m.Node, Store: m.Store, DailyBudget: 3, PageSize: 2, Now: clk.Now, Hooks: hooks}
 	for _, f := range mod {
 		f(&cfg)
 	}
@@ -128,7 +129,7 @@ func TestOnboardingSession(t *testing.T) {
 	ctx := context.Background()
 	srv := julesserver.Start(julesserver.Options{APIKey: testKey})
 	t.Cleanup(srv.Close)
-	m := newTestHub(t).start("m1", nil, nil)
+	m := testbed.NewInProcessHub(t).Start("m1", nil, nil)
 	clk, hooks := newClock(), &hookLog{}
 	tr := newTracker(t, m, newClient(t, srv), clk, hooks.hooks())
 
@@ -220,7 +221,7 @@ func TestOnboardingSession(t *testing.T) {
 	assert.Len(t, srv.Requests(), n)
 
 	actions := map[string]string{}
-	records, _ := m.store.ListAudit(0, 0)
+	records, _ := m.Store.ListAudit(0, 0)
 	for _, r := range records {
 		actions[r.Action] = r.Actor
 	}
@@ -228,7 +229,7 @@ func TestOnboardingSession(t *testing.T) {
 	assert.Equal(t, "bob", actions["jules.plan.approve"])
 	assert.Contains(t, actions, "jules.session.plan")
 	assert.Contains(t, actions, "jules.session.complete")
-	assertNoKeyInState(t, m.store)
+	assertNoKeyInState(t, m.Store)
 }
 
 // assertNoKeyInState searches every stored record and audit record for the key.
@@ -253,7 +254,7 @@ func TestDailyBudget(t *testing.T) {
 	ctx := context.Background()
 	srv := julesserver.Start(julesserver.Options{APIKey: testKey})
 	t.Cleanup(srv.Close)
-	m := newTestHub(t).start("m1", nil, nil)
+	m := testbed.NewInProcessHub(t).Start("m1", nil, nil)
 	clk := newClock()
 	budget := func(c *jules.TrackerConfig) { c.DailyBudget = 2 }
 	tr := newTracker(t, m, newClient(t, srv), clk, jules.Hooks{}, budget)
@@ -292,7 +293,7 @@ func TestDailyBudget(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 1, used)
 	refused := false
-	records, _ := m.store.ListAudit(0, 0)
+	records, _ := m.Store.ListAudit(0, 0)
 	for _, r := range records {
 		refused = refused || r.Action == "jules.session.refused"
 	}
@@ -314,7 +315,7 @@ func TestFailedAndFeedbackSessions(t *testing.T) {
 		return julesserver.Complete
 	}})
 	t.Cleanup(srv.Close)
-	m := newTestHub(t).start("m1", nil, nil)
+	m := testbed.NewInProcessHub(t).Start("m1", nil, nil)
 	hooks := &hookLog{reply: "It listens on <port-1>."}
 	tr := newTracker(t, m, newClient(t, srv), newClock(), hooks.hooks())
 	fix := func(diagnosis string) *hubv1alpha1.JulesSession {
@@ -355,7 +356,7 @@ func TestFailedAndFeedbackSessions(t *testing.T) {
 	// A person's answer goes through SendMessage, and is audited without its text.
 	require.NoError(t, tr.SendMessage(ctx, asking.Name, "Use <port-1> for health checks too.", "carol"))
 	require.Len(t, requestsTo(srv, "POST", ":sendMessage"), 2)
-	records, _ := m.store.ListAudit(0, 0)
+	records, _ := m.Store.ListAudit(0, 0)
 	last := records[len(records)-1]
 	assert.Equal(t, "jules.message.send", last.Action)
 	assert.Equal(t, "carol", last.Actor)
@@ -370,7 +371,7 @@ func TestAdoption(t *testing.T) {
 	ctx := context.Background()
 	srv := julesserver.Start(julesserver.Options{APIKey: testKey})
 	t.Cleanup(srv.Close)
-	m := newTestHub(t).start("m1", nil, nil)
+	m := testbed.NewInProcessHub(t).Start("m1", nil, nil)
 	clk := newClock()
 	c := newClient(t, srv, func(c *jules.Config) { c.MaxAttempts = 2 })
 	tr := newTracker(t, m, c, clk, jules.Hooks{})
@@ -429,20 +430,20 @@ func TestLeaderFailover(t *testing.T) {
 	clk, hooks := newClock(), &hookLog{}
 	trackers := map[string]*jules.Tracker{}
 	var mu sync.Mutex
-	setup := func(m *testMember) {
+	setup := func(m *testbed.InProcessMember) {
 		tr := newTracker(t, m, newClient(t, srv), clk, hooks.hooks(), func(c *jules.TrackerConfig) {
 			c.PageSize, c.PollInterval = 1, 20*time.Millisecond
 		})
-		m.node.RunWhileLeader("jules-sessions", tr.Run)
+		m.Node.RunWhileLeader("jules-sessions", tr.Run)
 		mu.Lock()
-		trackers[m.id] = tr
+		trackers[m.ID] = tr
 		mu.Unlock()
 	}
-	h := newTestHub(t)
-	m1 := h.start("m1", nil, setup)
-	m2 := h.start("m2", m1, setup)
-	m3 := h.start("m3", m1, setup)
-	members := []*testMember{m1, m2, m3}
+	h := testbed.NewInProcessHub(t)
+	m1 := h.Start("m1", nil, setup)
+	m2 := h.Start("m2", m1, setup)
+	m3 := h.Start("m3", m1, setup)
+	members := []*testbed.InProcessMember{m1, m2, m3}
 
 	js, err := trackers["m2"].StartOnboarding(ctx, jules.OnboardingRequest{ApplicationRef: "team-a/shop", RepoURL: "https://github.com/acme/shop",
 		Input: jules.OnboardingInputFor(shopApp(), "shop")})
@@ -452,8 +453,8 @@ func TestLeaderFailover(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "AWAITING_PLAN_APPROVAL", state)
 
-	record := func(m *testMember) *hubv1alpha1.JulesSession {
-		res, err := m.store.Get(hubv1alpha1.KindJulesSession, "", name)
+	record := func(m *testbed.InProcessMember) *hubv1alpha1.JulesSession {
+		res, err := m.Store.Get(hubv1alpha1.KindJulesSession, "", name)
 		require.NoError(t, err)
 		var out hubv1alpha1.JulesSession
 		require.NoError(t, res.Decode(&out))
@@ -461,37 +462,37 @@ func TestLeaderFailover(t *testing.T) {
 	}
 	require.Eventually(t, func() bool { return record(m1).Status.PlanRef != "" }, 30*time.Second, 10*time.Millisecond, "the leader recorded the plan")
 
-	var leader *testMember
+	var leader *testbed.InProcessMember
 	for _, m := range members {
-		if m.node.IsLeader() {
+		if m.Node.IsLeader() {
 			leader = m
 		}
 	}
 	require.NotNil(t, leader)
-	leader.stop()
-	var survivors []*testMember
+	leader.Stop()
+	var survivors []*testbed.InProcessMember
 	for _, m := range members {
 		if m != leader {
 			survivors = append(survivors, m)
 		}
 	}
-	var newLeader, follower *testMember
+	var newLeader, follower *testbed.InProcessMember
 	require.Eventually(t, func() bool {
 		for i, m := range survivors {
-			if m.node.IsLeader() {
+			if m.Node.IsLeader() {
 				newLeader, follower = m, survivors[1-i]
 				return true
 			}
 		}
 		return false
 	}, 30*time.Second, 20*time.Millisecond)
-	require.NoError(t, newLeader.node.ReadBarrier(ctx))
+	require.NoError(t, newLeader.Node.ReadBarrier(ctx))
 	before := record(newLeader)
 	require.NotEmpty(t, before.Status.PageToken, "the cursor is past the first page")
 	reqsBefore := len(srv.Requests())
 
 	// The approval, given on the follower, and the rest of the session, followed by the new leader.
-	_, err = trackers[follower.id].ApprovePlan(ctx, name, before.Status.Plan.ID, "bob")
+	_, err = trackers[follower.ID].ApprovePlan(ctx, name, before.Status.Plan.ID, "bob")
 	require.NoError(t, err)
 	state, err = srv.StepUntilWaiting(id)
 	require.NoError(t, err)
@@ -524,7 +525,7 @@ func TestLeaderFailover(t *testing.T) {
 	q, err := url.ParseQuery(first.RawQuery)
 	require.NoError(t, err)
 	assert.Equal(t, before.Status.PageToken, q.Get("pageToken"))
-	assertNoKeyInState(t, newLeader.store)
+	assertNoKeyInState(t, newLeader.Store)
 }
 
 // TestRefusedPageToken: when Jules no longer takes the recorded page token, the activities are
@@ -533,7 +534,7 @@ func TestRefusedPageToken(t *testing.T) {
 	ctx := context.Background()
 	srv := julesserver.Start(julesserver.Options{APIKey: testKey})
 	t.Cleanup(srv.Close)
-	m := newTestHub(t).start("m1", nil, nil)
+	m := testbed.NewInProcessHub(t).Start("m1", nil, nil)
 	tr := newTracker(t, m, newClient(t, srv), newClock(), jules.Hooks{})
 	js, err := tr.StartCodeFix(ctx, jules.CodeFixRequest{IncidentRef: "inc-4", Source: "sources/github/acme/shop", Input: jules.CodeFixInput{Diagnosis: "d"}})
 	require.NoError(t, err)
@@ -548,14 +549,14 @@ func TestRefusedPageToken(t *testing.T) {
 	require.NoError(t, err)
 
 	// Damage the cursor, as an expired token would be.
-	res, err := m.store.Get(hubv1alpha1.KindJulesSession, "", js.Name)
+	res, err := m.Store.Get(hubv1alpha1.KindJulesSession, "", js.Name)
 	require.NoError(t, err)
 	damaged := mustGet(t, tr, js.Name)
 	require.NotEmpty(t, damaged.Status.PageToken)
 	damaged.Status.PageToken = "ZXhwaXJlZA"
 	cmd, err := store.EncodeUpdate(hubv1alpha1.KindJulesSession, damaged, res.ResourceVersion)
 	require.NoError(t, err)
-	_, _, err = m.node.Apply(ctx, cmd)
+	_, _, err = m.Node.Apply(ctx, cmd)
 	require.NoError(t, err)
 
 	require.NoError(t, tr.PollOnce(ctx))

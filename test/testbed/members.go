@@ -1,4 +1,4 @@
-package signing
+package testbed
 
 import (
 	"context"
@@ -17,36 +17,45 @@ import (
 	"github.com/kubedevaiops/kubedevaiops/hub/store"
 )
 
-// testHub is an in-process hub of real members: Raft over mutual TLS on loopback, BoltDB logs
-// in temporary directories, and member APIs over gRPC so followers forward writes to the leader.
-type testHub struct {
-	t     *testing.T
+// InProcessHub is a hub of real members inside the test process, for package tests that need
+// replicated state without member processes: Raft over mutual TLS on loopback, BoltDB logs in
+// temporary directories, and member APIs over gRPC so that followers forward writes.
+type InProcessHub struct {
+	t     testing.TB
 	ca    *pki.CA
 	mu    sync.Mutex
 	addrs map[string]string // member id -> member API address
 }
 
-type testMember struct {
-	node  *raftnode.Node
-	store *store.Store
+// InProcessMember is one member of an InProcessHub.
+type InProcessMember struct {
+	ID    string
+	Node  *raftnode.Node
+	Store *store.Store
+	// Stop stops the member (also done at the test's end); calling it again does nothing.
+	Stop func()
 }
 
-func newTestHub(t *testing.T) *testHub {
-	ca, err := pki.NewCA("signing-test", time.Hour)
+// NewInProcessHub returns a hub with no members yet.
+func NewInProcessHub(t testing.TB) *InProcessHub {
+	ca, err := pki.NewCA("in-process-hub", time.Hour)
 	require.NoError(t, err)
-	return &testHub{t: t, ca: ca, addrs: map[string]string{}}
+	return &InProcessHub{t: t, ca: ca, addrs: map[string]string{}}
 }
 
-func (h *testHub) addressBook(id string) (string, bool) {
+func (h *InProcessHub) addressBook(id string) (string, bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	a, ok := h.addrs[id]
 	return a, ok
 }
 
-// start runs member id; the first one bootstraps the hub, later ones join it through first.
-func (h *testHub) start(id string, first *testMember) *testMember {
+// Start runs member id; the first one (first nil) bootstraps the hub, later ones join through
+// first. setup, when given, runs once the node exists and before it can lead: the place to
+// register leader loops. Start returns once the member serves linearizable reads.
+func (h *InProcessHub) Start(id string, first *InProcessMember, setup func(*InProcessMember)) *InProcessMember {
 	t := h.t
+	t.Helper()
 	issued, err := h.ca.IssueMember(id, []string{"127.0.0.1"}, time.Hour)
 	require.NoError(t, err)
 	cert, err := issued.TLSCertificate()
@@ -60,6 +69,10 @@ func (h *testHub) start(id string, first *testMember) *testMember {
 		Bootstrap: first == nil, Members: h.addressBook, Fast: true,
 	})
 	require.NoError(t, err)
+	m := &InProcessMember{ID: id, Node: node, Store: fsm}
+	if setup != nil {
+		setup(m)
+	}
 
 	grpcTLS := serverTLS.Clone()
 	grpcTLS.NextProtos = []string{"h2"}
@@ -72,16 +85,19 @@ func (h *testHub) start(id string, first *testMember) *testMember {
 	h.mu.Lock()
 	h.addrs[id] = lis.Addr().String()
 	h.mu.Unlock()
-	t.Cleanup(func() {
-		srv.Stop()
-		_ = node.Shutdown()
-	})
+	var once sync.Once
+	m.Stop = func() {
+		once.Do(func() {
+			srv.Stop()
+			_ = node.Shutdown()
+		})
+	}
+	t.Cleanup(m.Stop)
 
-	m := &testMember{node: node, store: fsm}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if first != nil {
-		_, err := first.node.AddMember(ctx, id, node.RaftAddr())
+		_, err := first.Node.AddMember(ctx, id, node.RaftAddr())
 		require.NoError(t, err)
 	}
 	// The member serves linearizable reads once it has a leader and has caught up.
