@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -117,7 +118,7 @@ func (h *Hub) approvalSpan(p, decided *hubv1alpha1.Plan, end time.Time) {
 	_, span := h.childSpan(p.Spec.TraceParent, "plan.approval", p.CreationTimestamp.Time,
 		attrPlan.String(p.Name), attribute.String("kubedevaiops.plan.phase", string(decided.Status.Phase)),
 		attribute.String("kubedevaiops.approvers", approvers(decided)))
-	span.End(traceEndAt(end))
+	span.End(trace.WithTimestamp(end))
 }
 
 func approvalsIn(p *hubv1alpha1.Plan) int {

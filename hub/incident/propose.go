@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/types/known/timestamppb"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -135,7 +136,7 @@ func (h *Hub) propose(ctx context.Context, inc *hubv1alpha1.Incident, rv uint64,
 	}
 	busy[key] = name
 	if p.Status.Phase == hubv1alpha1.PlanApproved {
-		_, s := h.tracer.Start(pctx, "plan.approval", withAttrs(attrPlan.String(name), attribute.String("kubedevaiops.approvers", "policy/"+policy.Name)))
+		_, s := h.tracer.Start(pctx, "plan.approval", trace.WithAttributes(attrPlan.String(name), attribute.String("kubedevaiops.approvers", "policy/"+policy.Name)))
 		s.End()
 	}
 	h.log.Info("plan proposed", "plan", name, "incident", inc.Name, "cluster", inc.Spec.Cluster, "action", choice.Action, "confidence", p.Spec.Confidence,

@@ -51,7 +51,3 @@ func (h *Hub) childSpan(traceparent, name string, start time.Time, attrs ...attr
 	}
 	return h.tracer.Start(extract(traceparent), name, opts...)
 }
-
-func traceEndAt(t time.Time) trace.SpanEndOption { return trace.WithTimestamp(t) }
-
-func withAttrs(kv ...attribute.KeyValue) trace.SpanStartOption { return trace.WithAttributes(kv...) }
