@@ -15,6 +15,7 @@ import (
 
 	hubv1alpha1 "github.com/kubedevaiops/kubedevaiops/api/hub/v1alpha1"
 	aiopsv1alpha1 "github.com/kubedevaiops/kubedevaiops/api/v1alpha1"
+	"github.com/kubedevaiops/kubedevaiops/hub/ai/anonymize"
 	"github.com/kubedevaiops/kubedevaiops/hub/ai/jules"
 	"github.com/kubedevaiops/kubedevaiops/hub/raftnode"
 	"github.com/kubedevaiops/kubedevaiops/hub/store"
@@ -338,9 +339,10 @@ func (o *Onboarder) start(ctx context.Context, app *aiopsv1alpha1.ManagedApplica
 		}
 	}
 	g := app.Spec.Source.Git
+	in, placeholders := anonymisedInput(app)
 	js, err := o.tracker.StartOnboarding(ctx, jules.OnboardingRequest{
 		ApplicationRef: ref, RepoURL: g.URL, Branch: branchOf(g.Revision),
-		Input: jules.OnboardingInputFor(app, app.Name), RequestedBy: "hub/onboard",
+		Input: in, Placeholders: placeholders, RequestedBy: "hub/onboard",
 	})
 	if js != nil && js.Name != "" {
 		span.SetAttributes(attribute.String("jules.record", js.Name))
@@ -355,6 +357,22 @@ func (o *Onboarder) start(ctx context.Context, app *aiopsv1alpha1.ManagedApplica
 	// With a record the session exists or is adopted by the tracker once it is found.
 	o.log.Info("onboarding session started", "application", ref, "jules_record", js.Name, "trace_id", span.SpanContext().TraceID().String())
 	return js, nil
+}
+
+// anonymisedInput describes app to Jules without its name, namespace or cluster: they become
+// placeholders, which the tracker restores in what Jules answers. The repository itself is
+// what Jules works on, so its URL is not replaced.
+func anonymisedInput(app *aiopsv1alpha1.ManagedApplication) (jules.OnboardingInput, map[string]string) {
+	a := anonymize.NewSession(anonymize.Known{Workloads: []string{app.Name}, Namespaces: []string{app.Namespace}, Clusters: []string{app.Spec.Cluster}})
+	in := jules.OnboardingInputFor(app, a.Anonymize(app.Name))
+	in.Path = a.Anonymize(in.Path)
+	ports := make([]aiopsv1alpha1.ApplicationPort, len(in.Ports))
+	for i, p := range in.Ports {
+		p.Name = a.Anonymize(p.Name)
+		ports[i] = p
+	}
+	in.Ports = ports
+	return in, a.Placeholders()
 }
 
 // branchOf is the starting branch for a Git revision: none (the default branch) for HEAD or

@@ -135,6 +135,8 @@ spec:
 	assert.Equal(t, "sources/github/acme/shop", body.SourceContext.Source)
 	assert.Equal(t, "main", body.SourceContext.GitHubRepoContext.StartingBranch)
 	assert.Contains(t, body.Prompt, "Dockerfile")
+	assert.Contains(t, body.Prompt, `called "<workload-1>"`, "the application's name stays in the hub")
+	assert.NotContains(t, body.Prompt, appName)
 
 	state, err := srv.StepUntilWaiting(sessionID)
 	require.NoError(t, err)

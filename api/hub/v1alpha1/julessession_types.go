@@ -57,6 +57,12 @@ type JulesSessionSpec struct {
 	// Prompt is the prompt sent to Jules, already anonymised.
 	Prompt string `json:"prompt"`
 
+	// Placeholders map the placeholders of the prompt (as "<workload-1>") to the names they
+	// stand for. They never leave the hub: what Jules answers (plan steps, messages, the patch,
+	// the pull request) is recorded with the names put back.
+	// +optional
+	Placeholders map[string]string `json:"placeholders,omitempty"`
+
 	// AutoCreatePR asks Jules to open a pull request when the change is ready.
 	// +optional
 	AutoCreatePR bool `json:"autoCreatePR,omitempty"`

@@ -225,6 +225,37 @@ func encodeString(s string) []byte {
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 }
 
+// Placeholders is the session's mapping from placeholder to value, secrets left out, for an
+// answer that comes back later than the session lives (a Jules session runs for minutes and
+// may finish on another hub member): keep it with the request, restore with Restorer.
+func (s *Session) Placeholders() map[string]string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]string{}
+	for ph, e := range s.byPH {
+		if e.kind != KindSecret {
+			out[ph] = e.value
+		}
+	}
+	return out
+}
+
+// Restorer returns a session that restores the placeholders of a mapping Placeholders made.
+// Keys that are not placeholders of this package are ignored, so a damaged record can not make
+// Restore replace arbitrary text.
+func Restorer(placeholders map[string]string) *Session {
+	s := &Session{byValue: map[string]string{}, byPH: map[string]entry{}, next: map[Kind]int{}}
+	for ph, v := range placeholders {
+		m := placeholderRe.FindStringSubmatch(ph)
+		if m == nil || m[0] != ph || Kind(m[1]) == KindSecret {
+			continue
+		}
+		s.byPH[ph] = entry{value: v, kind: Kind(m[1])}
+		s.byValue[v] = ph
+	}
+	return s
+}
+
 // Len is the number of distinct values the session has replaced.
 func (s *Session) Len() int {
 	s.mu.Lock()

@@ -208,3 +208,18 @@ func restoreValue(s *Session, v any) any {
 		return v
 	}
 }
+
+func TestRestorerRestoresLaterAnswers(t *testing.T) {
+	s := NewSession(fleet())
+	anon := s.Anonymize("web in payments on prod-eu-1 leaked Plant3d-Key-xyz")
+	kept := s.Placeholders()
+	assert.Equal(t, map[string]string{"<workload-1>": "web", "<namespace-1>": "payments", "<cluster-1>": "prod-eu-1"}, kept,
+		"secrets are never kept with a request")
+
+	// The record may be damaged or edited: only real placeholders are restored.
+	kept["web"], kept["<secret-1>"], kept["<workload-2"] = "X", "Plant3d-Key-xyz", "Y"
+	r := Restorer(kept)
+	answer := anon + " | fix web in <workload-1>, <secret-1>, <workload-2, <node-4>"
+	assert.Equal(t, "web in payments on prod-eu-1 leaked <secret-1> | fix web in web, <secret-1>, <workload-2, <node-4>", r.Restore(answer))
+	assert.Equal(t, "no placeholders", Restorer(nil).Restore("no placeholders"))
+}

@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	hubv1alpha1 "github.com/kubedevaiops/kubedevaiops/api/hub/v1alpha1"
+	"github.com/kubedevaiops/kubedevaiops/hub/ai/anonymize"
 	"github.com/kubedevaiops/kubedevaiops/hub/store"
 	"github.com/kubedevaiops/kubedevaiops/hub/telemetry"
 	"github.com/kubedevaiops/kubedevaiops/hub/writes"
@@ -115,7 +116,8 @@ func (t *Tracker) Poll(ctx context.Context, js *hubv1alpha1.JulesSession, rv uin
 	}
 	st.State, st.URL = string(sess.State), sess.URL
 	if pr := sess.PullRequest(); pr != nil {
-		st.PullRequest = &hubv1alpha1.JulesPullRequest{URL: pr.URL, Title: truncate(pr.Title, maxStepText), Description: truncate(pr.Description, maxMessage)}
+		restore := restorer(js)
+		st.PullRequest = &hubv1alpha1.JulesPullRequest{URL: pr.URL, Title: truncate(restore(pr.Title), maxStepText), Description: truncate(restore(pr.Description), maxMessage)}
 	}
 	state := State(st.State)
 
@@ -174,6 +176,7 @@ func (t *Tracker) Poll(ctx context.Context, js *hubv1alpha1.JulesSession, rv uin
 // readActivities processes the activities after the recorded cursor.
 func (t *Tracker) readActivities(ctx context.Context, js *hubv1alpha1.JulesSession) error {
 	st := &js.Status
+	restore := restorer(js)
 	for range maxPagesPerPoll {
 		page, err := t.cfg.Client.ListActivities(ctx, st.SessionName, ListOptions{PageSize: t.cfg.PageSize, PageToken: st.PageToken})
 		if err != nil {
@@ -188,7 +191,7 @@ func (t *Tracker) readActivities(ctx context.Context, js *hubv1alpha1.JulesSessi
 			if slices.Contains(st.PageSeen, id) {
 				continue
 			}
-			apply(js, a)
+			apply(js, a, restore)
 			st.PageSeen = append(st.PageSeen, id)
 			st.ActivitiesSeen++
 			st.LastActivity = a.Name
@@ -201,8 +204,17 @@ func (t *Tracker) readActivities(ctx context.Context, js *hubv1alpha1.JulesSessi
 	return nil
 }
 
-// apply records what one activity says.
-func apply(js *hubv1alpha1.JulesSession, a *Activity) {
+// restorer puts back the names the session's prompt replaced by placeholders, into what Jules
+// answers, before it is recorded.
+func restorer(js *hubv1alpha1.JulesSession) func(string) string {
+	if len(js.Spec.Placeholders) == 0 {
+		return func(s string) string { return s }
+	}
+	return anonymize.Restorer(js.Spec.Placeholders).Restore
+}
+
+// apply records what one activity says, with the prompt's placeholders restored.
+func apply(js *hubv1alpha1.JulesSession, a *Activity, restore func(string) string) {
 	st := &js.Status
 	switch a.Kind() {
 	case KindPlanGenerated:
@@ -212,7 +224,7 @@ func apply(js *hubv1alpha1.JulesSession, a *Activity) {
 		}
 		plan := &hubv1alpha1.JulesPlan{ID: p.ID, ActivityName: a.Name, CreateTime: parseTime(p.CreateTime)}
 		for _, s := range p.Steps {
-			plan.Steps = append(plan.Steps, hubv1alpha1.JulesPlanStep{ID: s.ID, Index: s.Index, Title: truncate(s.Title, maxStepText), Description: truncate(s.Description, maxStepText)})
+			plan.Steps = append(plan.Steps, hubv1alpha1.JulesPlanStep{ID: s.ID, Index: s.Index, Title: truncate(restore(s.Title), maxStepText), Description: truncate(restore(s.Description), maxStepText)})
 		}
 		if st.Plan == nil || st.Plan.ID != plan.ID {
 			// A new plan needs its own review.
@@ -227,20 +239,20 @@ func apply(js *hubv1alpha1.JulesSession, a *Activity) {
 			st.PlanApproved = true
 		}
 	case KindProgressUpdated:
-		st.LastProgress = truncate(a.ProgressUpdated.Title, maxStepText)
+		st.LastProgress = truncate(restore(a.ProgressUpdated.Title), maxStepText)
 	case KindAgentMessaged:
-		st.AgentMessage = truncate(a.AgentMessaged.AgentMessage, maxMessage)
+		st.AgentMessage = truncate(restore(a.AgentMessaged.AgentMessage), maxMessage)
 	case KindUserMessaged:
 		st.AgentMessage = "" // answered
 	case KindSessionFailed:
-		st.Message = truncate("Jules failed the session: "+a.SessionFailed.Reason, maxMessage)
+		st.Message = truncate("Jules failed the session: "+restore(a.SessionFailed.Reason), maxMessage)
 	}
 	for _, art := range a.Artifacts {
 		switch {
 		case art.ChangeSet != nil:
 			st.Artifacts.ChangeSets++
 			if gp := art.ChangeSet.GitPatch; gp != nil && gp.UnidiffPatch != "" {
-				st.Patch = patchOf(gp, a.Name)
+				st.Patch = patchOf(gp, a.Name, restore)
 			}
 		case art.BashOutput != nil:
 			st.Artifacts.BashOutputs++
@@ -250,12 +262,15 @@ func apply(js *hubv1alpha1.JulesSession, a *Activity) {
 	}
 }
 
-func patchOf(gp *GitPatch, activity string) *hubv1alpha1.JulesPatch {
+// patchOf records a patch with the prompt's placeholders restored (in file names too): the
+// digest and size are those of the patch as recorded.
+func patchOf(gp *GitPatch, activity string, restore func(string) string) *hubv1alpha1.JulesPatch {
+	diff := restore(gp.UnidiffPatch)
 	p := &hubv1alpha1.JulesPatch{
-		BaseCommitID: truncate(gp.BaseCommitID, 128), SuggestedCommitMessage: truncate(gp.SuggestedCommitMessage, maxMessage),
-		SHA256: digest(gp.UnidiffPatch), Size: int64(len(gp.UnidiffPatch)), ActivityName: activity,
+		BaseCommitID: truncate(gp.BaseCommitID, 128), SuggestedCommitMessage: truncate(restore(gp.SuggestedCommitMessage), maxMessage),
+		SHA256: digest(diff), Size: int64(len(diff)), ActivityName: activity,
 	}
-	if files, err := ParsePatch(gp.UnidiffPatch); err == nil {
+	if files, err := ParsePatch(diff); err == nil {
 		for _, f := range files {
 			if f.Path != "" {
 				p.Files = append(p.Files, f.Path)
@@ -264,10 +279,10 @@ func patchOf(gp *GitPatch, activity string) *hubv1alpha1.JulesPatch {
 			}
 		}
 	}
-	if len(gp.UnidiffPatch) > MaxStoredPatch {
+	if len(diff) > MaxStoredPatch {
 		p.Truncated = true
 	} else {
-		p.UnidiffPatch = gp.UnidiffPatch
+		p.UnidiffPatch = diff
 	}
 	return p
 }

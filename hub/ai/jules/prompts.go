@@ -12,7 +12,8 @@ import (
 // OnboardingInput is what an onboarding prompt says about the application. Every value goes to
 // Jules: give placeholders for names that must not leave the hub.
 type OnboardingInput struct {
-	// Name is the application's name, used for the manifests' objects.
+	// Name is the application's name, used for the manifests' objects: a placeholder (as
+	// "<workload-1>") when the hub does not share it.
 	Name string
 	// Path is the directory of the repository that holds the application; "" for the root.
 	Path string
@@ -87,6 +88,10 @@ func OnboardingPrompt(in OnboardingInput) string {
 		fmt.Fprintf(&b, "Resource limits: %s.\n", in.Limits)
 	}
 	b.WriteString("Change no application code. If something needed is missing from the repository, ask before guessing.\n")
+	if strings.HasPrefix(in.Name, "<") {
+		fmt.Fprintf(&b, "Names in angle brackets, such as %s, stand for names the operator keeps to itself: write them exactly as given, "+
+			"in file contents and file names; they are replaced by the real names afterwards.\n", in.Name)
+	}
 	return b.String()
 }
 

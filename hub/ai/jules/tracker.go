@@ -133,6 +133,9 @@ type StartRequest struct {
 	StartingBranch string
 	// Prompt is the task, already anonymised.
 	Prompt string
+	// Placeholders map the prompt's placeholders to the names they stand for
+	// (anonymize.Session.Placeholders); what Jules answers is recorded with the names restored.
+	Placeholders map[string]string
 	// Summary is a short description for the session's title.
 	Summary string
 	// AutoCreatePR asks Jules to open a pull request when done.
@@ -152,7 +155,9 @@ type OnboardingRequest struct {
 	// Branch is source.git.revision when it is a branch; the default branch when empty.
 	Branch string
 	// Input describes the application (OnboardingInputFor).
-	Input        OnboardingInput
+	Input OnboardingInput
+	// Placeholders are those of Input (anonymize.Session.Placeholders).
+	Placeholders map[string]string
 	AutoCreatePR bool
 	RequestedBy  string
 }
@@ -163,7 +168,9 @@ type CodeFixRequest struct {
 	// RepoURL or Source names the application's repository, Branch the branch to fix.
 	RepoURL, Source, Branch string
 	// Input is the anonymised diagnosis.
-	Input        CodeFixInput
+	Input CodeFixInput
+	// Placeholders are those of Input (anonymize.Session.Placeholders).
+	Placeholders map[string]string
 	AutoCreatePR bool
 	RequestedBy  string
 }
@@ -175,7 +182,7 @@ func (t *Tracker) StartOnboarding(ctx context.Context, req OnboardingRequest) (*
 		return nil, fmt.Errorf("onboard %s: %w", req.ApplicationRef, err)
 	}
 	return t.Start(ctx, StartRequest{
-		Purpose: hubv1alpha1.JulesOnboarding, Source: src, StartingBranch: req.Branch, Prompt: OnboardingPrompt(req.Input),
+		Purpose: hubv1alpha1.JulesOnboarding, Source: src, StartingBranch: req.Branch, Prompt: OnboardingPrompt(req.Input), Placeholders: req.Placeholders,
 		Summary: "onboard " + req.Input.Name, AutoCreatePR: req.AutoCreatePR, ApplicationRef: req.ApplicationRef, RequestedBy: req.RequestedBy,
 	})
 }
@@ -190,7 +197,7 @@ func (t *Tracker) StartCodeFix(ctx context.Context, req CodeFixRequest) (*hubv1a
 		return nil, fmt.Errorf("code fix for %s: %w", req.IncidentRef, err)
 	}
 	return t.Start(ctx, StartRequest{
-		Purpose: hubv1alpha1.JulesCodeFix, Source: src, StartingBranch: req.Branch, Prompt: CodeFixPrompt(req.Input),
+		Purpose: hubv1alpha1.JulesCodeFix, Source: src, StartingBranch: req.Branch, Prompt: CodeFixPrompt(req.Input), Placeholders: req.Placeholders,
 		Summary: "fix " + req.Input.Signature, AutoCreatePR: req.AutoCreatePR, IncidentRef: req.IncidentRef, RequestedBy: req.RequestedBy,
 	})
 }
@@ -321,7 +328,7 @@ func (t *Tracker) reserve(ctx context.Context, req StartRequest, traceparent str
 			}},
 			Spec: hubv1alpha1.JulesSessionSpec{
 				Purpose: req.Purpose, Day: day, Source: req.Source, StartingBranch: req.StartingBranch,
-				Title: title(req, name), Prompt: req.Prompt, AutoCreatePR: req.AutoCreatePR,
+				Title: title(req, name), Prompt: req.Prompt, Placeholders: req.Placeholders, AutoCreatePR: req.AutoCreatePR,
 				ApplicationRef: req.ApplicationRef, IncidentRef: req.IncidentRef, RequestedBy: req.RequestedBy, TraceParent: traceparent,
 			},
 			Status: hubv1alpha1.JulesSessionStatus{Phase: hubv1alpha1.JulesPending},

@@ -573,3 +573,60 @@ func mustGet(t *testing.T, tr *jules.Tracker, name string) *hubv1alpha1.JulesSes
 	require.NoError(t, err)
 	return js
 }
+
+// What Jules answers about placeholders of the prompt is recorded with the real names, the
+// patch's file names included; the prompt Jules got holds none of them.
+func TestPlaceholdersRestored(t *testing.T) {
+	ctx := context.Background()
+	srv := julesserver.Start(julesserver.Options{APIKey: testKey, PatchFor: func(prompt string, _ julesserver.Source) string {
+		return julesserver.NewFileDiff(julesserver.File{Path: "deploy/k8s/<workload-1>.yaml", Content: "name: <workload-1>\nnamespace: <namespace-1>\nkeep: <cluster-7>\n"})
+	}})
+	t.Cleanup(srv.Close)
+	m := testbed.NewInProcessHub(t).Start("m1", nil, nil)
+	tr := newTracker(t, m, newClient(t, srv), newClock(), jules.Hooks{})
+
+	js, err := tr.StartCodeFix(ctx, jules.CodeFixRequest{
+		IncidentRef: "inc-1", RepoURL: shopApp().Spec.Source.Git.URL,
+		Input:        jules.CodeFixInput{Diagnosis: "<workload-1> in <namespace-1> crashes: nil map write", RootCause: "ApplicationError", Signature: "pod/CrashLoopBackOff"},
+		Placeholders: map[string]string{"<workload-1>": "checkout", "<namespace-1>": "payments"}, RequestedBy: "hub/codefix",
+	})
+	require.NoError(t, err)
+	created := requestsTo(srv, "POST", "/sessions")
+	require.Len(t, created, 1)
+	var body struct{ Prompt, Title string }
+	require.NoError(t, json.Unmarshal(created[0].Body, &body))
+	assert.Contains(t, body.Prompt, "<workload-1> in <namespace-1> crashes")
+	for _, name := range []string{"checkout", "payments"} {
+		assert.NotContains(t, string(created[0].Body), name, "the names stay in the hub")
+	}
+
+	id := strings.TrimPrefix(js.Status.SessionName, "sessions/")
+	_, err = srv.StepUntilWaiting(id)
+	require.NoError(t, err)
+	require.NoError(t, tr.PollOnce(ctx))
+	js = mustGet(t, tr, js.Name)
+	_, err = tr.ApprovePlan(ctx, js.Name, js.Status.Plan.ID, "bob")
+	require.NoError(t, err)
+	state, err := srv.StepUntilWaiting(id)
+	require.NoError(t, err)
+	require.Equal(t, "COMPLETED", state)
+	require.NoError(t, tr.PollOnce(ctx))
+
+	p := mustGet(t, tr, js.Name).Status.Patch
+	require.NotNil(t, p)
+	want := julesserver.NewFileDiff(julesserver.File{Path: "deploy/k8s/checkout.yaml", Content: "name: checkout\nnamespace: payments\nkeep: <cluster-7>\n"})
+	// The blob id line is Jules' own (of the content it wrote); everything else is restored.
+	assert.Equal(t, dropIndexLines(want), dropIndexLines(p.UnidiffPatch))
+	assert.Equal(t, []string{"deploy/k8s/checkout.yaml"}, p.Files)
+	assert.Equal(t, int64(len(p.UnidiffPatch)), p.Size, "size and digest are those of the patch as recorded")
+}
+
+func dropIndexLines(diff string) string {
+	var out []string
+	for _, l := range strings.Split(diff, "\n") {
+		if !strings.HasPrefix(l, "index ") {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
