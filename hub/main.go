@@ -109,6 +109,7 @@ for a single throw-away member with generated certificates.`,
 	f.StringVar(&opts.Jules.BaseURL, "jules-base-url", jules.DefaultBaseURL, "base URL of the Google Jules REST API (v1alpha); its key is read from Vault at <vault-kv-mount>/data/<vault-kv-path>/jules")
 	f.IntVar(&opts.Jules.DailyBudget, "jules-daily-budget", 10, "Jules sessions the hub may create per UTC day, across all members")
 	f.DurationVar(&opts.Jules.PollInterval, "jules-poll-interval", 15*time.Second, "how often the leader polls the open Jules sessions")
+	f.BoolVar(&opts.Jules.CodeFixes, "jules-code-fixes", true, "ask Jules for a code-level fix (a plan people approve, then a pull request) when the diagnosis places an incident's root cause in the code of a ManagedApplication with a Git repository")
 	f.StringVar(&opts.PprofAddr, "pprof-addr", "", "serve Go's net/http/pprof profiles on this address (e.g. 127.0.0.1:6060; port 0 picks one, logged); off when empty")
 	_ = f.MarkHidden("pprof-addr")
 

@@ -246,12 +246,11 @@ func runMember(ctx context.Context, opts memberOptions, out io.Writer) error {
 	node.RunWhileLeader("placement", placementctl.New(node, fsm, log).Run)
 	node.RunWhileLeader("incidents", incidents.Run)
 	if vault != nil {
-		onboarder, err := newOnboarder(opts.Jules, vault, node, fsm, incidents, tel.TracerProvider(), log)
+		loops, err := newJulesLoops(opts.Jules, vault, node, fsm, incidents, tel.TracerProvider(), log)
 		if err != nil {
 			return err
 		}
-		node.RunWhileLeader("jules-sessions", onboarder.Tracker().Run)
-		node.RunWhileLeader("onboarding", onboarder.Run)
+		loops.run(node)
 	} else {
 		log.Info("jules is off: its API key lives in Vault (--vault-addr)")
 	}

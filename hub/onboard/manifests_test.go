@@ -68,15 +68,6 @@ func TestDryRunOfRefuses(t *testing.T) {
 	}
 }
 
-func TestBranchOf(t *testing.T) {
-	for rev, want := range map[string]string{
-		"": "", "HEAD": "", "main": "main", "release/1.2": "release/1.2",
-		"0123456789abcdef0123456789abcdef01234567": "",
-	} {
-		assert.Equal(t, want, branchOf(rev), rev)
-	}
-}
-
 func TestAllows(t *testing.T) {
 	apply := aiopsv1alpha1.AllowedAction{Type: aiopsv1alpha1.ActionApplyManifests, Risk: aiopsv1alpha1.RiskLow}
 	pol := func(a aiopsv1alpha1.AutonomyLevel, actions ...aiopsv1alpha1.AllowedAction) *aiopsv1alpha1.AIOpsPolicy {

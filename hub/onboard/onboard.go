@@ -55,9 +55,9 @@ type Plans interface {
 type Config struct {
 	Node  *raftnode.Node
 	Store *store.Store
-	// Jules configures the tracker of the Jules sessions (Client, DailyBudget, PollInterval);
-	// Node, Store, Hooks, Tracer and Logger are filled in.
-	Jules jules.TrackerConfig
+	// Tracker follows the Jules sessions; New makes the Onboarder the handler of its
+	// onboarding sessions.
+	Tracker *jules.Tracker
 	// Plans dispatches the dry-run of an onboarding plan.
 	Plans Plans
 	// Tracer records the onboarding spans; nil records none.
@@ -90,10 +90,10 @@ type Onboarder struct {
 	retryAt map[string]time.Time
 }
 
-// New returns an Onboarder and the Jules tracker it drives (Tracker).
+// New returns an Onboarder, which handles the tracker's onboarding sessions.
 func New(cfg Config) (*Onboarder, error) {
-	if cfg.Node == nil || cfg.Store == nil || cfg.Plans == nil {
-		return nil, errors.New("onboard: Node, Store and Plans are required")
+	if cfg.Node == nil || cfg.Store == nil || cfg.Plans == nil || cfg.Tracker == nil {
+		return nil, errors.New("onboard: Node, Store, Plans and Tracker are required")
 	}
 	o := &Onboarder{node: cfg.Node, store: cfg.Store, plans: cfg.Plans, log: cfg.Logger, resync: cfg.Resync, retry: cfg.RetryAfter,
 		now: cfg.Now, retryAt: map[string]time.Time{}}
@@ -115,20 +115,10 @@ func New(cfg Config) (*Onboarder, error) {
 	if o.now == nil {
 		o.now = time.Now
 	}
-	tc := cfg.Jules
-	tc.Node, tc.Store, tc.Logger = cfg.Node, cfg.Store, o.log
-	tc.Tracer = tp.Tracer("github.com/kubedevaiops/kubedevaiops/hub/ai/jules")
-	tc.Hooks = jules.Hooks{PlanReady: o.planReady, Finished: o.finished}
-	t, err := jules.NewTracker(tc)
-	if err != nil {
-		return nil, fmt.Errorf("onboard: %w", err)
-	}
-	o.tracker = t
+	o.tracker = cfg.Tracker
+	o.tracker.Handle(hubv1alpha1.JulesOnboarding, jules.Hooks{PlanReady: o.planReady, Finished: o.finished})
 	return o, nil
 }
-
-// Tracker is the tracker of the Jules sessions; run its Run as a leader loop too.
-func (o *Onboarder) Tracker() *jules.Tracker { return o.tracker }
 
 func relevant(kind string) bool {
 	switch kind {
@@ -341,7 +331,7 @@ func (o *Onboarder) start(ctx context.Context, app *aiopsv1alpha1.ManagedApplica
 	g := app.Spec.Source.Git
 	in, placeholders := anonymisedInput(app)
 	js, err := o.tracker.StartOnboarding(ctx, jules.OnboardingRequest{
-		ApplicationRef: ref, RepoURL: g.URL, Branch: branchOf(g.Revision),
+		ApplicationRef: ref, RepoURL: g.URL, Branch: jules.StartingBranch(g.Revision),
 		Input: in, Placeholders: placeholders, RequestedBy: "hub/onboard",
 	})
 	if js != nil && js.Name != "" {
@@ -373,25 +363,4 @@ func anonymisedInput(app *aiopsv1alpha1.ManagedApplication) (jules.OnboardingInp
 	}
 	in.Ports = ports
 	return in, a.Placeholders()
-}
-
-// branchOf is the starting branch for a Git revision: none (the default branch) for HEAD or
-// a commit id.
-func branchOf(rev string) string {
-	if rev == "" || rev == "HEAD" || isCommit(rev) {
-		return ""
-	}
-	return rev
-}
-
-func isCommit(s string) bool {
-	if len(s) != 40 && len(s) != 64 {
-		return false
-	}
-	for _, r := range s {
-		if (r < '0' || r > '9') && (r < 'a' || r > 'f') {
-			return false
-		}
-	}
-	return true
 }

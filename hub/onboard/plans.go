@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -22,6 +21,7 @@ import (
 	"github.com/kubedevaiops/kubedevaiops/hub/ai/jules"
 	"github.com/kubedevaiops/kubedevaiops/hub/incident"
 	"github.com/kubedevaiops/kubedevaiops/hub/store"
+	"github.com/kubedevaiops/kubedevaiops/hub/telemetry"
 	"github.com/kubedevaiops/kubedevaiops/hub/writes"
 )
 
@@ -52,7 +52,7 @@ func (o *Onboarder) planReady(ctx context.Context, js *hubv1alpha1.JulesSession)
 			required = 2
 		}
 	}
-	_, span := o.tracer.Start(extract(ctx, js.Spec.TraceParent), "plan.propose", trace.WithAttributes(
+	_, span := o.tracer.Start(telemetry.WithTraceparent(ctx, js.Spec.TraceParent), "plan.propose", trace.WithAttributes(
 		attribute.String("kubedevaiops.plan", name), attribute.String("kubedevaiops.application", js.Spec.ApplicationRef),
 		attribute.String("jules.record", js.Name), attribute.String("jules.plan", js.Status.Plan.ID)))
 	defer span.End()
@@ -70,7 +70,7 @@ func (o *Onboarder) planReady(ctx context.Context, js *hubv1alpha1.JulesSession)
 			InputDigest:       digest(js.Spec.Prompt),
 			RequiredApprovals: required,
 			DryRun:            true,
-			TraceParent:       traceparentOf(trace.ContextWithSpan(context.Background(), span)),
+			TraceParent:       telemetry.Traceparent(trace.ContextWithSpan(context.Background(), span)),
 		},
 		Status: hubv1alpha1.PlanStatus{Phase: hubv1alpha1.PlanProposed, Conditions: []metav1.Condition{{
 			Type: incident.CondApproved, Status: metav1.ConditionFalse, Reason: incident.ReasonAwaitingApproval, LastTransitionTime: now,
@@ -158,10 +158,10 @@ func (o *Onboarder) advance(ctx context.Context, p *hubv1alpha1.Plan, rv uint64,
 		case js.Status.Phase == hubv1alpha1.JulesActive:
 			_, err := o.tracker.ApprovePlan(ctx, js.Name, julesPlan, approvers(p))
 			if err != nil {
-				o.log.Warn("telling jules of the approval failed", "plan", p.Name, "jules_record", js.Name, "err", err, "trace_id", traceIDOf(p.Spec.TraceParent))
+				o.log.Warn("telling jules of the approval failed", "plan", p.Name, "jules_record", js.Name, "err", err, "trace_id", telemetry.TraceIDOf(p.Spec.TraceParent))
 				return o.setCondition(ctx, p, rv, CondJules, metav1.ConditionFalse, "ApprovalNotSent", truncate(err.Error(), 1024))
 			}
-			o.log.Info("jules plan approved", "plan", p.Name, "jules_record", js.Name, "by", approvers(p), "trace_id", traceIDOf(p.Spec.TraceParent))
+			o.log.Info("jules plan approved", "plan", p.Name, "jules_record", js.Name, "by", approvers(p), "trace_id", telemetry.TraceIDOf(p.Spec.TraceParent))
 		}
 	}
 	return nil
@@ -225,7 +225,7 @@ func (o *Onboarder) finished(ctx context.Context, js *hubv1alpha1.JulesSession) 
 	cmd, err := store.EncodeUpdate(store.KindPlan, next, rv)
 	if err == nil {
 		cmd, err = store.WithAudit(cmd, store.AuditEntry{Actor: "hub/onboard", Action: "onboard.patch", Target: "Plan/" + p.Name, Cluster: app.Spec.Cluster,
-			TraceID: traceIDOf(p.Spec.TraceParent), Details: mustJSON(map[string]any{"julesSession": js.Name, "patchSHA256": js.Status.Patch.SHA256,
+			TraceID: telemetry.TraceIDOf(p.Spec.TraceParent), Details: mustJSON(map[string]any{"julesSession": js.Name, "patchSHA256": js.Status.Patch.SHA256,
 				"patchFiles": js.Status.Patch.Files, "manifests": dr.objects, "bestPracticeFindings": len(dr.findings), "policy": pol.Name})})
 	}
 	if err != nil {
@@ -235,7 +235,7 @@ func (o *Onboarder) finished(ctx context.Context, js *hubv1alpha1.JulesSession) 
 		return fmt.Errorf("record the patch of plan %s: %w", p.Name, err)
 	}
 	o.log.Info("onboarding patch stored; its manifests go to a dry-run", "plan", p.Name, "cluster", app.Spec.Cluster, "manifests", len(dr.objects),
-		"trace_id", traceIDOf(p.Spec.TraceParent))
+		"trace_id", telemetry.TraceIDOf(p.Spec.TraceParent))
 	return nil
 }
 
@@ -268,7 +268,7 @@ func (o *Onboarder) endPlan(ctx context.Context, p *hubv1alpha1.Plan, rv uint64,
 	cmd, err := store.EncodeUpdate(store.KindPlan, next, rv)
 	if err == nil {
 		cmd, err = store.WithAudit(cmd, store.AuditEntry{Actor: "hub/onboard", Action: "plan." + strings.ToLower(string(phase)), Target: "Plan/" + p.Name,
-			Cluster: firstCluster(p), TraceID: traceIDOf(p.Spec.TraceParent), Details: mustJSON(map[string]string{"reason": reason, "message": truncate(msg, 512)})})
+			Cluster: firstCluster(p), TraceID: telemetry.TraceIDOf(p.Spec.TraceParent), Details: mustJSON(map[string]string{"reason": reason, "message": truncate(msg, 512)})})
 	}
 	if err != nil {
 		return err
@@ -276,7 +276,7 @@ func (o *Onboarder) endPlan(ctx context.Context, p *hubv1alpha1.Plan, rv uint64,
 	if _, err := writes.One(ctx, o.node, cmd); err != nil {
 		return fmt.Errorf("end plan %s: %w", p.Name, err)
 	}
-	o.log.Info("onboarding plan ended", "plan", p.Name, "phase", phase, "reason", reason, "trace_id", traceIDOf(p.Spec.TraceParent))
+	o.log.Info("onboarding plan ended", "plan", p.Name, "phase", phase, "reason", reason, "trace_id", telemetry.TraceIDOf(p.Spec.TraceParent))
 	return nil
 }
 
@@ -336,28 +336,4 @@ func mustJSON(v any) json.RawMessage {
 		return nil
 	}
 	return b
-}
-
-var propagator = propagation.TraceContext{}
-
-// extract continues the trace of a stored traceparent.
-func extract(ctx context.Context, tp string) context.Context {
-	if tp == "" {
-		return ctx
-	}
-	return propagator.Extract(ctx, propagation.MapCarrier{"traceparent": tp})
-}
-
-func traceparentOf(ctx context.Context) string {
-	c := propagation.MapCarrier{}
-	propagator.Inject(ctx, c)
-	return c["traceparent"]
-}
-
-func traceIDOf(tp string) string {
-	sc := trace.SpanContextFromContext(extract(context.Background(), tp))
-	if !sc.IsValid() {
-		return ""
-	}
-	return sc.TraceID().String()
 }

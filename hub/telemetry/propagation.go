@@ -52,3 +52,30 @@ func ContextWithTraceContext(ctx context.Context, tc *fleetv1.TraceContext) cont
 	}
 	return propagation.TraceContext{}.Extract(ctx, traceCarrier{tc: tc})
 }
+
+// Traceparent is the W3C traceparent of ctx's span, to store with a record whose later steps
+// join the same trace; "" without a span.
+func Traceparent(ctx context.Context) string {
+	c := propagation.MapCarrier{}
+	propagation.TraceContext{}.Inject(ctx, c)
+	return c["traceparent"]
+}
+
+// WithTraceparent returns ctx carrying a stored traceparent's span as the remote parent; an
+// empty or malformed one leaves ctx as is.
+func WithTraceparent(ctx context.Context, traceparent string) context.Context {
+	if traceparent == "" {
+		return ctx
+	}
+	return propagation.TraceContext{}.Extract(ctx, propagation.MapCarrier{"traceparent": traceparent})
+}
+
+// TraceIDOf is the trace id of a stored traceparent, for logs and audit records; "" when it
+// holds none.
+func TraceIDOf(traceparent string) string {
+	sc := trace.SpanContextFromContext(WithTraceparent(context.Background(), traceparent))
+	if !sc.IsValid() {
+		return ""
+	}
+	return sc.TraceID().String()
+}

@@ -20,6 +20,11 @@ const (
 	// repository; approving it approves the Jules plan, and its one action is a dry-run of the
 	// manifests Jules proposed (hub/onboard runs it, not the incident loop).
 	PlanOnboarding PlanType = "onboarding"
+	// PlanCodeFix reviews the plan Jules proposes for a code-level fix of an incident whose
+	// root cause the diagnosis places in the application; approving it approves the Jules plan,
+	// and the patch or pull request Jules makes is stored. It has no actions: nothing runs on a
+	// cluster (hub/codefix follows it, not the incident loop).
+	PlanCodeFix PlanType = "codefix"
 )
 
 // PlanPhase is where a plan stands.

@@ -84,7 +84,7 @@ func (t *Tracker) Poll(ctx context.Context, js *hubv1alpha1.JulesSession, rv uin
 	default:
 		return t.notify(ctx, js)
 	}
-	ctx, span := t.tracer.Start(withTraceParent(ctx, js.Spec.TraceParent), "jules poll "+js.Name, trace.WithSpanKind(trace.SpanKindInternal),
+	ctx, span := t.tracer.Start(telemetry.WithTraceparent(ctx, js.Spec.TraceParent), "jules poll "+js.Name, trace.WithSpanKind(trace.SpanKindInternal),
 		trace.WithAttributes(telemetry.GenAIProviderNameKey.String(telemetry.ProviderJules), attribute.String("jules.record", js.Name),
 			attribute.String("gen_ai.conversation.id", idOf(js.Status.SessionName))))
 	defer span.End()
@@ -133,14 +133,14 @@ func (t *Tracker) Poll(ctx context.Context, js *hubv1alpha1.JulesSession, rv uin
 			a.SentTime = &now
 		}
 	}
-	if h := t.cfg.Hooks.PlanReady; h != nil && state == StateAwaitingPlanApproval && st.Plan != nil && st.PlanRef == "" && st.Approval == nil {
+	if h := t.hooks(js.Spec.Purpose).PlanReady; h != nil && state == StateAwaitingPlanApproval && st.Plan != nil && st.PlanRef == "" && st.Approval == nil {
 		if ref, err := h(ctx, next); err != nil {
 			t.log.Warn("jules plan hook failed", "jules_record", js.Name, "err", err)
 		} else {
 			st.PlanRef = ref
 		}
 	}
-	if h := t.cfg.Hooks.Question; h != nil && state == StateAwaitingUserFeedback && st.AgentMessage != "" {
+	if h := t.hooks(js.Spec.Purpose).Question; h != nil && state == StateAwaitingUserFeedback && st.AgentMessage != "" {
 		reply, err := h(ctx, next)
 		if err == nil && reply != "" {
 			err = t.cfg.Client.SendMessage(ctx, st.SessionName, reply)
@@ -329,10 +329,11 @@ func (t *Tracker) commit(ctx context.Context, js, next *hubv1alpha1.JulesSession
 // notify hands a finished record to the Finished hook until it accepts it.
 func (t *Tracker) notify(ctx context.Context, js *hubv1alpha1.JulesSession) error {
 	final := js.Status.Phase == hubv1alpha1.JulesCompleted || js.Status.Phase == hubv1alpha1.JulesFailed
-	if !final || js.Status.Notified || t.cfg.Hooks.Finished == nil {
+	finished := t.hooks(js.Spec.Purpose).Finished
+	if !final || js.Status.Notified || finished == nil {
 		return nil
 	}
-	if err := t.cfg.Hooks.Finished(ctx, js); err != nil {
+	if err := finished(ctx, js); err != nil {
 		return fmt.Errorf("finished hook: %w", err)
 	}
 	_, err := t.update(ctx, js.Name, func(r *hubv1alpha1.JulesSession) (bool, error) {

@@ -47,3 +47,12 @@ func TestPrompts(t *testing.T) {
 	assert.Contains(t, fix, "Root cause category: ApplicationError")
 	assert.Contains(t, fix, ":\n<workload-1> exhausts the pool.\n")
 }
+
+func TestStartingBranch(t *testing.T) {
+	for rev, want := range map[string]string{
+		"": "", "HEAD": "", "main": "main", "release/1.2": "release/1.2",
+		"0123456789abcdef0123456789abcdef01234567": "",
+	} {
+		assert.Equal(t, want, jules.StartingBranch(rev), rev)
+	}
+}

@@ -54,3 +54,24 @@ func GitHubRepository(repoURL string) (owner, repo string, err error) {
 	}
 	return parts[0], parts[1], nil
 }
+
+// StartingBranch is the branch a session starts from for a Git revision (a ManagedApplication's
+// source.git.revision): none, so the source's default branch, for HEAD or a commit id.
+func StartingBranch(rev string) string {
+	if rev == "" || rev == "HEAD" || isCommit(rev) {
+		return ""
+	}
+	return rev
+}
+
+func isCommit(s string) bool {
+	if len(s) != 40 && len(s) != 64 {
+		return false
+	}
+	for _, r := range s {
+		if (r < '0' || r > '9') && (r < 'a' || r > 'f') {
+			return false
+		}
+	}
+	return true
+}

@@ -9,10 +9,10 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -76,7 +76,7 @@ type TrackerConfig struct {
 	// AdoptAfter is how long a record whose creation's outcome is unknown waits to be found at
 	// Jules before it is failed; 10 minutes when 0.
 	AdoptAfter time.Duration
-	// Hooks tell the hub what sessions need.
+	// Hooks tell the hub what sessions need, for the purposes no Handle call took.
 	Hooks Hooks
 	// Now is the clock; time.Now when nil.
 	Now    func() time.Time
@@ -92,6 +92,26 @@ type Tracker struct {
 	cfg    TrackerConfig
 	tracer trace.Tracer
 	log    *slog.Logger
+
+	mu        sync.Mutex
+	byPurpose map[hubv1alpha1.JulesSessionPurpose]Hooks
+}
+
+// Handle makes h the hooks of the sessions of one purpose, in place of TrackerConfig.Hooks:
+// the part of the hub that starts sessions for a purpose is the one that follows them up.
+func (t *Tracker) Handle(purpose hubv1alpha1.JulesSessionPurpose, h Hooks) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.byPurpose[purpose] = h
+}
+
+func (t *Tracker) hooks(purpose hubv1alpha1.JulesSessionPurpose) Hooks {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if h, ok := t.byPurpose[purpose]; ok {
+		return h
+	}
+	return t.cfg.Hooks
 }
 
 // NewTracker returns a tracker.
@@ -114,7 +134,7 @@ func NewTracker(cfg TrackerConfig) (*Tracker, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	t := &Tracker{cfg: cfg, tracer: cfg.Tracer, log: cfg.Logger}
+	t := &Tracker{cfg: cfg, tracer: cfg.Tracer, log: cfg.Logger, byPurpose: map[hubv1alpha1.JulesSessionPurpose]Hooks{}}
 	if t.tracer == nil {
 		t.tracer = noop.NewTracerProvider().Tracer("")
 	}
@@ -165,6 +185,8 @@ type OnboardingRequest struct {
 // CodeFixRequest asks Jules for a code-level fix of an incident.
 type CodeFixRequest struct {
 	IncidentRef string
+	// ApplicationRef names the ManagedApplication whose code is fixed, "namespace/name".
+	ApplicationRef string
 	// RepoURL or Source names the application's repository, Branch the branch to fix.
 	RepoURL, Source, Branch string
 	// Input is the anonymised diagnosis.
@@ -198,7 +220,7 @@ func (t *Tracker) StartCodeFix(ctx context.Context, req CodeFixRequest) (*hubv1a
 	}
 	return t.Start(ctx, StartRequest{
 		Purpose: hubv1alpha1.JulesCodeFix, Source: src, StartingBranch: req.Branch, Prompt: CodeFixPrompt(req.Input), Placeholders: req.Placeholders,
-		Summary: "fix " + req.Input.Signature, AutoCreatePR: req.AutoCreatePR, IncidentRef: req.IncidentRef, RequestedBy: req.RequestedBy,
+		Summary: "fix " + req.Input.Signature, AutoCreatePR: req.AutoCreatePR, IncidentRef: req.IncidentRef, ApplicationRef: req.ApplicationRef, RequestedBy: req.RequestedBy,
 	})
 }
 
@@ -241,7 +263,7 @@ func (t *Tracker) Start(ctx context.Context, req StartRequest) (js *hubv1alpha1.
 		span.End()
 	}()
 
-	js, rv, err := t.reserve(ctx, req, traceParent(ctx))
+	js, rv, err := t.reserve(ctx, req, telemetry.Traceparent(ctx))
 	if err != nil {
 		return nil, err
 	}
@@ -590,19 +612,4 @@ func mustJSON(v any) json.RawMessage {
 		return nil
 	}
 	return b
-}
-
-// traceParent is the W3C traceparent of ctx's span, "" without one.
-func traceParent(ctx context.Context) string {
-	carrier := propagation.MapCarrier{}
-	propagation.TraceContext{}.Inject(ctx, carrier)
-	return carrier["traceparent"]
-}
-
-// withTraceParent continues the trace of a stored traceparent.
-func withTraceParent(ctx context.Context, tp string) context.Context {
-	if tp == "" {
-		return ctx
-	}
-	return propagation.TraceContext{}.Extract(ctx, propagation.MapCarrier{"traceparent": tp})
 }
