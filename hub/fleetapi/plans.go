@@ -201,6 +201,41 @@ func (s *Server) ListKnowledge(ctx context.Context, req *fleetv1.ListKnowledgeRe
 	return &fleetv1.ListKnowledgeResponse{Entries: out, NextPageToken: next}, nil
 }
 
+// ListJulesSessions lists the Jules sessions the hub follows.
+func (s *Server) ListJulesSessions(ctx context.Context, req *fleetv1.ListJulesSessionsRequest) (*fleetv1.ListJulesSessionsResponse, error) {
+	if _, err := canRead(ctx); err != nil {
+		return nil, err
+	}
+	purpose := hubv1alpha1.JulesSessionPurpose(req.GetPurpose())
+	switch purpose {
+	case "", hubv1alpha1.JulesOnboarding, hubv1alpha1.JulesCodeFix:
+	default:
+		return nil, invalid("purpose %q: want %s or %s", purpose, hubv1alpha1.JulesOnboarding, hubv1alpha1.JulesCodeFix)
+	}
+	out, next, err := filtered(s, ctx, hubv1alpha1.KindJulesSession, "", req.GetPageSize(), req.GetPageToken(), req.GetConsistency(), func(js *hubv1alpha1.JulesSession) bool {
+		return purpose == "" || js.Spec.Purpose == purpose
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &fleetv1.ListJulesSessionsResponse{Sessions: out, NextPageToken: next}, nil
+}
+
+// GetJulesSession returns one Jules session record.
+func (s *Server) GetJulesSession(ctx context.Context, req *fleetv1.GetJulesSessionRequest) (*fleetv1.GetJulesSessionResponse, error) {
+	if _, err := canRead(ctx); err != nil {
+		return nil, err
+	}
+	if req.GetName() == "" {
+		return nil, invalid("jules session name is required")
+	}
+	r, err := s.getResource(ctx, hubv1alpha1.KindJulesSession, "", req.GetName(), req.GetConsistency())
+	if err != nil {
+		return nil, err
+	}
+	return &fleetv1.GetJulesSessionResponse{Session: r}, nil
+}
+
 // GetTrace gathers a trace's spans from every member: each keeps the spans it recorded and
 // those relayed by the spokes streaming to it. A member asking is answered locally only.
 func (s *Server) GetTrace(ctx context.Context, req *fleetv1.GetTraceRequest) (*fleetv1.GetTraceResponse, error) {

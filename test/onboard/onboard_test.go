@@ -192,6 +192,18 @@ spec:
 	assert.Equal(t, metav1.ConditionTrue, cond.Status)
 	assert.Contains(t, cond.Message, "the dry-run passed")
 
+	// The session record, through the Fleet API and the CLI: the patch comes out as Jules made it.
+	sessions := cli(t, hub, "jules", "list", "--purpose", "Onboarding")
+	record := done.Annotations[hubv1alpha1.Group+"/jules-session"]
+	assert.Contains(t, sessions, record)
+	assert.Contains(t, sessions, namespace+"/"+appName)
+	assert.Contains(t, sessions, "COMPLETED")
+	assert.Equal(t, patch, cli(t, hub, "jules", "get", record, "--patch"))
+	assert.Contains(t, cli(t, hub, "jules", "get", record), "purpose: Onboarding")
+	assert.NotContains(t, cli(t, hub, "jules", "list", "--purpose", "CodeFix"), record)
+	_, err = admin.ListJulesSessions(ctx, &fleetv1.ListJulesSessionsRequest{Purpose: "Refactoring"})
+	require.ErrorContains(t, err, `purpose "Refactoring": want Onboarding or CodeFix`)
+
 	for _, obj := range []client.Object{&appsv1.Deployment{}, &corev1.Service{}, &policyv1.PodDisruptionBudget{}} {
 		err := kube.Get(ctx, client.ObjectKey{Namespace: namespace, Name: "shop"}, obj)
 		assert.True(t, apierrors.IsNotFound(err), "a dry-run creates nothing: %T %v", obj, err)

@@ -47,6 +47,6 @@ func newRootCommand() *cobra.Command {
 	root.AddCommand(newHubCommand(&conn, &output), newClustersCommand(&conn, &output), newTokenCommand(&conn, &output),
 		newSetsCommand(&conn, &output), newPlacementsCommand(&conn, &output),
 		newPoliciesCommand(&conn, &output), newAppsCommand(&conn, &output), newAuditCommand(&conn, &output),
-		newPlansCommand(&conn, &output), newIncidentsCommand(&conn, &output), newKnowledgeCommand(&conn, &output), newTraceCommand(&conn, &output), newAskCommand(&conn, &output))
+		newPlansCommand(&conn, &output), newIncidentsCommand(&conn, &output), newKnowledgeCommand(&conn, &output), newTraceCommand(&conn, &output), newAskCommand(&conn, &output), newJulesCommand(&conn, &output))
 	return root
 }

@@ -55,6 +55,8 @@ const (
 	Fleet_ListActions_FullMethodName            = "/kubedevaiops.fleet.v1.Fleet/ListActions"
 	Fleet_ListKnowledge_FullMethodName          = "/kubedevaiops.fleet.v1.Fleet/ListKnowledge"
 	Fleet_GetTrace_FullMethodName               = "/kubedevaiops.fleet.v1.Fleet/GetTrace"
+	Fleet_ListJulesSessions_FullMethodName      = "/kubedevaiops.fleet.v1.Fleet/ListJulesSessions"
+	Fleet_GetJulesSession_FullMethodName        = "/kubedevaiops.fleet.v1.Fleet/GetJulesSession"
 	Fleet_Ask_FullMethodName                    = "/kubedevaiops.fleet.v1.Fleet/Ask"
 	Fleet_ExplainPlan_FullMethodName            = "/kubedevaiops.fleet.v1.Fleet/ExplainPlan"
 	Fleet_ListApprovals_FullMethodName          = "/kubedevaiops.fleet.v1.Fleet/ListApprovals"
@@ -149,6 +151,11 @@ type FleetClient interface {
 	ListKnowledge(ctx context.Context, in *ListKnowledgeRequest, opts ...grpc.CallOption) (*ListKnowledgeResponse, error)
 	// GetTrace returns the recent spans of a plan's trace, gathered from every hub member.
 	GetTrace(ctx context.Context, in *GetTraceRequest, opts ...grpc.CallOption) (*GetTraceResponse, error)
+	// ListJulesSessions lists the Google Jules sessions the hub follows (onboarding and code
+	// fixes): where each stands, its plan, patch and pull request.
+	ListJulesSessions(ctx context.Context, in *ListJulesSessionsRequest, opts ...grpc.CallOption) (*ListJulesSessionsResponse, error)
+	// GetJulesSession returns one Jules session, with the patch the hub stored.
+	GetJulesSession(ctx context.Context, in *GetJulesSessionRequest, opts ...grpc.CallOption) (*GetJulesSessionResponse, error)
 	// Ask answers a question about the fleet, from the provider the hub routes questions to
 	// (the built-in engine when that one fails or may not see the clusters).
 	Ask(ctx context.Context, in *AskRequest, opts ...grpc.CallOption) (*AskResponse, error)
@@ -522,6 +529,26 @@ func (c *fleetClient) GetTrace(ctx context.Context, in *GetTraceRequest, opts ..
 	return out, nil
 }
 
+func (c *fleetClient) ListJulesSessions(ctx context.Context, in *ListJulesSessionsRequest, opts ...grpc.CallOption) (*ListJulesSessionsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListJulesSessionsResponse)
+	err := c.cc.Invoke(ctx, Fleet_ListJulesSessions_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *fleetClient) GetJulesSession(ctx context.Context, in *GetJulesSessionRequest, opts ...grpc.CallOption) (*GetJulesSessionResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetJulesSessionResponse)
+	err := c.cc.Invoke(ctx, Fleet_GetJulesSession_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *fleetClient) Ask(ctx context.Context, in *AskRequest, opts ...grpc.CallOption) (*AskResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(AskResponse)
@@ -725,6 +752,11 @@ type FleetServer interface {
 	ListKnowledge(context.Context, *ListKnowledgeRequest) (*ListKnowledgeResponse, error)
 	// GetTrace returns the recent spans of a plan's trace, gathered from every hub member.
 	GetTrace(context.Context, *GetTraceRequest) (*GetTraceResponse, error)
+	// ListJulesSessions lists the Google Jules sessions the hub follows (onboarding and code
+	// fixes): where each stands, its plan, patch and pull request.
+	ListJulesSessions(context.Context, *ListJulesSessionsRequest) (*ListJulesSessionsResponse, error)
+	// GetJulesSession returns one Jules session, with the patch the hub stored.
+	GetJulesSession(context.Context, *GetJulesSessionRequest) (*GetJulesSessionResponse, error)
 	// Ask answers a question about the fleet, from the provider the hub routes questions to
 	// (the built-in engine when that one fails or may not see the clusters).
 	Ask(context.Context, *AskRequest) (*AskResponse, error)
@@ -859,6 +891,12 @@ func (UnimplementedFleetServer) ListKnowledge(context.Context, *ListKnowledgeReq
 }
 func (UnimplementedFleetServer) GetTrace(context.Context, *GetTraceRequest) (*GetTraceResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetTrace not implemented")
+}
+func (UnimplementedFleetServer) ListJulesSessions(context.Context, *ListJulesSessionsRequest) (*ListJulesSessionsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListJulesSessions not implemented")
+}
+func (UnimplementedFleetServer) GetJulesSession(context.Context, *GetJulesSessionRequest) (*GetJulesSessionResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetJulesSession not implemented")
 }
 func (UnimplementedFleetServer) Ask(context.Context, *AskRequest) (*AskResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Ask not implemented")
@@ -1526,6 +1564,42 @@ func _Fleet_GetTrace_Handler(srv interface{}, ctx context.Context, dec func(inte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Fleet_ListJulesSessions_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListJulesSessionsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FleetServer).ListJulesSessions(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Fleet_ListJulesSessions_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FleetServer).ListJulesSessions(ctx, req.(*ListJulesSessionsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Fleet_GetJulesSession_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetJulesSessionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FleetServer).GetJulesSession(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Fleet_GetJulesSession_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FleetServer).GetJulesSession(ctx, req.(*GetJulesSessionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Fleet_Ask_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(AskRequest)
 	if err := dec(in); err != nil {
@@ -1848,6 +1922,14 @@ var Fleet_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetTrace",
 			Handler:    _Fleet_GetTrace_Handler,
+		},
+		{
+			MethodName: "ListJulesSessions",
+			Handler:    _Fleet_ListJulesSessions_Handler,
+		},
+		{
+			MethodName: "GetJulesSession",
+			Handler:    _Fleet_GetJulesSession_Handler,
 		},
 		{
 			MethodName: "Ask",
