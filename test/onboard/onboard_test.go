@@ -62,7 +62,7 @@ func TestOnboardingThroughJules(t *testing.T) {
 	srv := julesserver.Start(julesserver.Options{APIKey: key})
 	t.Cleanup(srv.Close)
 
-	cluster := testbed.StartCluster(t, testbed.ClusterOptions{Name: "onb", Nodes: 1})
+	cluster := testbed.StartCluster(t, testbed.ClusterOptions{Name: "onb", Nodes: 1, Stages: []string{testbed.StageCrashLoop}})
 	tokenFile := filepath.Join(t.TempDir(), "vault-token")
 	require.NoError(t, os.WriteFile(tokenFile, []byte(vault.RootToken), 0o600))
 	hub := testbed.StartHub(t, testbed.HubOptions{Members: 3, Args: []string{
@@ -77,7 +77,7 @@ func TestOnboardingThroughJules(t *testing.T) {
 	require.NoError(t, err)
 	kube := clusterClient(t, cluster)
 	require.NoError(t, kube.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}))
-	agent := testbed.StartAgent(t, cluster, testbed.AgentOptions{Hub: hub.GRPCAddrs(), Token: tok.GetSecret(), CAHash: hub.CAHash()})
+	agent := testbed.StartAgent(t, cluster, testbed.AgentOptions{Hub: hub.GRPCAddrs(), Token: tok.GetSecret(), CAHash: hub.CAHash(), Args: []string{"--analyze-interval=2s"}})
 	testbed.Eventually(t, 2*time.Minute, cluster.Name+" available", func() error { return available(ctx, admin, cluster.Name) })
 
 	policy := aiopsv1alpha1.AIOpsPolicySpec{Autonomy: aiopsv1alpha1.AutonomyAutonomous,
@@ -142,7 +142,7 @@ spec:
 	require.NoError(t, err)
 	require.Equal(t, "AWAITING_PLAN_APPROVAL", state)
 
-	plan := waitPlan(ctx, t, admin, hubv1alpha1.PlanProposed)
+	plan := waitPlan(ctx, t, admin, hubv1alpha1.PlanOnboarding, hubv1alpha1.PlanProposed)
 	assert.EqualValues(t, 1, plan.Spec.RequiredApprovals)
 	assert.Equal(t, []string{cluster.Name}, plan.Spec.Targets.Clusters)
 	assert.Contains(t, plan.Spec.Rationale, "Inspect the repository", "the Jules plan's steps are shown")
@@ -166,7 +166,7 @@ spec:
 	require.NoError(t, err)
 	require.Equal(t, "COMPLETED", state)
 
-	done := waitPlan(ctx, t, admin, hubv1alpha1.PlanSucceeded)
+	done := waitPlan(ctx, t, admin, hubv1alpha1.PlanOnboarding, hubv1alpha1.PlanSucceeded)
 	require.Equal(t, plan.Name, done.Name)
 	patch := julesserver.OnboardingPatch("acme", "shop")
 	sum := sha256.Sum256([]byte(patch))
@@ -233,6 +233,54 @@ spec:
 		}
 		return nil
 	})
+
+	// The application, now deployed, crash-loops with no rollout to blame: the diagnosis places
+	// the root cause in its code, and Jules is asked for a fix, which a person approves.
+	labels := map[string]string{"app": appName, testbed.InjectLabel: "crashloop"}
+	require.NoError(t, kube.Create(ctx, &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: appName, Namespace: namespace},
+		Spec: appsv1.DeploymentSpec{Replicas: ptr.To[int32](1), Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "ghcr.io/acme/shop:0.1.0"}}}}},
+	}))
+	var fixID string
+	testbed.Eventually(t, 3*time.Minute, "a Jules session for the code fix", func() error {
+		for _, id := range srv.SessionIDs() {
+			if id != sessionID {
+				fixID = id
+				return nil
+			}
+		}
+		return fmt.Errorf("no second session; incidents: %s", cli(t, hub, "incidents", "list"))
+	})
+	created = requestsTo(srv, "POST", "/v1alpha/sessions")
+	require.Len(t, created, 2)
+	require.NoError(t, json.Unmarshal(created[1].Body, &body))
+	assert.Contains(t, body.Prompt, "Root cause category: ApplicationError")
+	assert.Contains(t, body.Prompt, "<workload-1>")
+	assert.NotContains(t, body.Prompt, appName, "names stay in the hub")
+	_, err = srv.StepUntilWaiting(fixID)
+	require.NoError(t, err)
+	fix := waitPlan(ctx, t, admin, hubv1alpha1.PlanCodeFix, hubv1alpha1.PlanProposed)
+	assert.Empty(t, fix.Spec.Actions)
+	assert.Equal(t, []string{cluster.Name}, fix.Spec.Targets.Clusters)
+	assert.Empty(t, requestsTo(srv, "POST", "sessions/"+fixID+":approvePlan"))
+	assert.Contains(t, cli(t, hub, "plans", "approve", fix.Name, "--comment", "fix the crash"), fix.Name)
+	testbed.Eventually(t, time.Minute, "approvePlan of the fix at Jules", func() error {
+		if n := len(requestsTo(srv, "POST", "sessions/"+fixID+":approvePlan")); n != 1 {
+			return fmt.Errorf("%d approvePlan calls", n)
+		}
+		return nil
+	})
+	state, err = srv.StepUntilWaiting(fixID)
+	require.NoError(t, err)
+	require.Equal(t, "COMPLETED", state)
+	fixed := waitPlan(ctx, t, admin, hubv1alpha1.PlanCodeFix, hubv1alpha1.PlanSucceeded)
+	fixCond := meta.FindStatusCondition(fixed.Status.Conditions, "Patch")
+	require.NotNil(t, fixCond)
+	assert.Contains(t, fixCond.Message, "github.com/acme/shop/pull/")
+	assert.Contains(t, cli(t, hub, "jules", "list", "--purpose", "CodeFix"), namespace+"/"+appName+" (incident ")
+	assert.Contains(t, actionsIn(auditRecords(ctx, t, admin)), "codefix.patch")
 
 	t.Run("in a cluster, an application's cluster cannot change", func(t *testing.T) {
 		app := &aiopsv1alpha1.ManagedApplication{ObjectMeta: metav1.ObjectMeta{Name: "moving", Namespace: namespace}, Spec: aiopsv1alpha1.ManagedApplicationSpec{
@@ -346,16 +394,16 @@ func decode[T any](t *testing.T, r *fleetv1.Resource) *T {
 }
 
 // waitPlan waits for the onboarding plan to reach phase, failing early in another final phase.
-func waitPlan(ctx context.Context, t *testing.T, c fleetv1.FleetClient, phase hubv1alpha1.PlanPhase) *hubv1alpha1.Plan {
+func waitPlan(ctx context.Context, t *testing.T, c fleetv1.FleetClient, typ hubv1alpha1.PlanType, phase hubv1alpha1.PlanPhase) *hubv1alpha1.Plan {
 	t.Helper()
 	var found *hubv1alpha1.Plan
-	testbed.Eventually(t, 2*time.Minute, "the onboarding plan "+string(phase), func() error {
-		out, err := c.ListPlans(ctx, &fleetv1.ListPlansRequest{PlanType: string(hubv1alpha1.PlanOnboarding)})
+	testbed.Eventually(t, 2*time.Minute, "the "+string(typ)+" plan "+string(phase), func() error {
+		out, err := c.ListPlans(ctx, &fleetv1.ListPlansRequest{PlanType: string(typ)})
 		if err != nil {
 			return err
 		}
 		if len(out.GetPlans()) != 1 {
-			return fmt.Errorf("%d onboarding plans", len(out.GetPlans()))
+			return fmt.Errorf("%d %s plans", len(out.GetPlans()), typ)
 		}
 		p := decode[hubv1alpha1.Plan](t, out.GetPlans()[0])
 		switch {
