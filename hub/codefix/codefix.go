@@ -20,6 +20,7 @@ import (
 	"github.com/kubedevaiops/kubedevaiops/hub/ai/anonymize"
 	"github.com/kubedevaiops/kubedevaiops/hub/ai/jules"
 	"github.com/kubedevaiops/kubedevaiops/hub/diagnose"
+	"github.com/kubedevaiops/kubedevaiops/hub/julesplan"
 	"github.com/kubedevaiops/kubedevaiops/hub/raftnode"
 	"github.com/kubedevaiops/kubedevaiops/hub/store"
 	"github.com/kubedevaiops/kubedevaiops/hub/telemetry"
@@ -28,15 +29,11 @@ import (
 // Annotations linking a code-fix Plan to what it is about. The plan does not set
 // Spec.IncidentRef: it does not remediate the incident (the incident loop's own plan does), so
 // it neither holds back the loop's proposals nor ends when the incident resolves.
+// The plan also carries julesplan's annotations.
 const (
-	AnnotationSession     = hubv1alpha1.Group + "/jules-session"
-	AnnotationJulesPlan   = hubv1alpha1.Group + "/jules-plan"
 	AnnotationApplication = hubv1alpha1.Group + "/application"
 	AnnotationIncident    = hubv1alpha1.Group + "/incident"
 )
-
-// Proposer is who a code-fix plan is proposed by; people approve it.
-const Proposer = "engine/jules"
 
 // requester is the actor that asks Jules for the fixes.
 const requester = "hub/codefix"
@@ -78,6 +75,7 @@ type Fixer struct {
 	store    *store.Store
 	tracker  *jules.Tracker
 	policies Policies
+	plans    julesplan.Plans
 	tracer   trace.Tracer
 	log      *slog.Logger
 	resync   time.Duration
@@ -114,6 +112,7 @@ func New(cfg Config) (*Fixer, error) {
 	if f.now == nil {
 		f.now = time.Now
 	}
+	f.plans = julesplan.Plans{Node: f.node, Store: f.store, Tracker: f.tracker, Policies: f.policies, Actor: requester, Tracer: f.tracer, Logger: f.log, Now: f.now}
 	f.tracker.Handle(hubv1alpha1.JulesCodeFix, jules.Hooks{PlanReady: f.planReady, Finished: f.finished})
 	return f, nil
 }
@@ -244,7 +243,7 @@ func (f *Fixer) Reconcile(ctx context.Context) error {
 		if p.obj.Spec.Type != hubv1alpha1.PlanCodeFix {
 			continue
 		}
-		if err := f.advance(ctx, p.obj, p.rv, byName[p.obj.Annotations[AnnotationSession]]); err != nil && !errors.Is(err, store.ErrConflict) {
+		if err := f.advance(ctx, p.obj, p.rv, byName[p.obj.Annotations[julesplan.AnnotationSession]]); err != nil && !errors.Is(err, store.ErrConflict) {
 			errs = append(errs, fmt.Errorf("code-fix plan %s: %w", p.obj.Name, err))
 		}
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/kubedevaiops/kubedevaiops/hub/ai/jules"
 	"github.com/kubedevaiops/kubedevaiops/hub/codefix"
 	"github.com/kubedevaiops/kubedevaiops/hub/incident"
+	"github.com/kubedevaiops/kubedevaiops/hub/julesplan"
 	"github.com/kubedevaiops/kubedevaiops/hub/store"
 	"github.com/kubedevaiops/kubedevaiops/hub/writes"
 	julesserver "github.com/kubedevaiops/kubedevaiops/test/extapi/jules"
@@ -190,7 +191,7 @@ func TestCodeFixFlow(t *testing.T) {
 	assert.Len(t, requestsTo(fx.srv, ":approvePlan"), 1)
 	require.NoError(t, fx.fixer.Reconcile(ctx))
 	p = fx.plan(t, name)
-	c := meta.FindStatusCondition(p.Status.Conditions, codefix.CondJules)
+	c := meta.FindStatusCondition(p.Status.Conditions, julesplan.CondJules)
 	require.NotNil(t, c)
 	assert.Equal(t, metav1.ConditionTrue, c.Status)
 	assert.Contains(t, c.Message, "alice")

@@ -10,6 +10,7 @@ import (
 	aiopsv1alpha1 "github.com/kubedevaiops/kubedevaiops/api/v1alpha1"
 	"github.com/kubedevaiops/kubedevaiops/hub/ai"
 	"github.com/kubedevaiops/kubedevaiops/hub/ai/jules"
+	"github.com/kubedevaiops/kubedevaiops/hub/julesplan"
 )
 
 // dryRun is the action that dry-runs a patch's manifests, and what it holds.
@@ -93,7 +94,7 @@ func dryRunOf(js *hubv1alpha1.JulesSession, app *aiopsv1alpha1.ManagedApplicatio
 	if js.Status.PullRequest != nil {
 		fmt.Fprintf(&b, "; pull request %s", js.Status.PullRequest.URL)
 	}
-	dr.summary = truncate(b.String(), 8<<10)
+	dr.summary = julesplan.Truncate(b.String(), 8<<10)
 	return dr, nil
 }
 

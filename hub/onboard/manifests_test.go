@@ -1,6 +1,8 @@
 package onboard
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"strings"
 	"testing"
 
@@ -16,7 +18,7 @@ import (
 func session(patch string) *hubv1alpha1.JulesSession {
 	js := &hubv1alpha1.JulesSession{ObjectMeta: metav1.ObjectMeta{Name: "jules-20260105-001"}}
 	if patch != "" {
-		js.Status.Patch = &hubv1alpha1.JulesPatch{UnidiffPatch: patch, SHA256: digest(patch), Size: int64(len(patch)), Files: []string{"x"}}
+		js.Status.Patch = &hubv1alpha1.JulesPatch{UnidiffPatch: patch, SHA256: sha256Hex(patch), Size: int64(len(patch)), Files: []string{"x"}}
 	}
 	return js
 }
@@ -77,4 +79,9 @@ func TestAllows(t *testing.T) {
 	assert.Contains(t, allows(pol(aiopsv1alpha1.AutonomyObserve, apply), "c"), "only observes")
 	assert.Contains(t, allows(pol(aiopsv1alpha1.AutonomyRecommend), "c"), "does not allow ApplyManifests")
 	assert.Empty(t, allows(pol(aiopsv1alpha1.AutonomyRecommend, apply), "c"))
+}
+
+func sha256Hex(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
 }

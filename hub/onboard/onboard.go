@@ -17,17 +17,13 @@ import (
 	aiopsv1alpha1 "github.com/kubedevaiops/kubedevaiops/api/v1alpha1"
 	"github.com/kubedevaiops/kubedevaiops/hub/ai/anonymize"
 	"github.com/kubedevaiops/kubedevaiops/hub/ai/jules"
+	"github.com/kubedevaiops/kubedevaiops/hub/julesplan"
 	"github.com/kubedevaiops/kubedevaiops/hub/raftnode"
 	"github.com/kubedevaiops/kubedevaiops/hub/store"
 )
 
-// Annotations linking an onboarding Plan to what it is about.
+// Annotations linking an onboarding Plan to what it is about, besides julesplan's.
 const (
-	// AnnotationSession names the JulesSession record the plan reviews.
-	AnnotationSession = hubv1alpha1.Group + "/jules-session"
-	// AnnotationJulesPlan is the id of the Jules plan the plan shows; approving the plan
-	// approves exactly that one.
-	AnnotationJulesPlan = hubv1alpha1.Group + "/jules-plan"
 	// AnnotationApplication names the ManagedApplication, "namespace/name".
 	AnnotationApplication = hubv1alpha1.Group + "/application"
 	// AnnotationPatch is the SHA-256 of the patch whose manifests the plan dry-runs.
@@ -36,9 +32,6 @@ const (
 
 // CondOnboarded is the ManagedApplication condition saying where its onboarding stands.
 const CondOnboarded = "Onboarded"
-
-// Proposer is who an onboarding plan is proposed by; people approve it.
-const Proposer = "engine/jules"
 
 // Plans dispatches approved plans and names a cluster's governing policy (hub/incident).
 type Plans interface {
@@ -78,6 +71,7 @@ type Onboarder struct {
 	node    *raftnode.Node
 	store   *store.Store
 	plans   Plans
+	review  julesplan.Plans
 	tracker *jules.Tracker
 	tracer  trace.Tracer
 	log     *slog.Logger
@@ -116,6 +110,7 @@ func New(cfg Config) (*Onboarder, error) {
 		o.now = time.Now
 	}
 	o.tracker = cfg.Tracker
+	o.review = julesplan.Plans{Node: o.node, Store: o.store, Tracker: o.tracker, Policies: o.plans, Actor: "hub/onboard", Tracer: o.tracer, Logger: o.log, Now: o.now}
 	o.tracker.Handle(hubv1alpha1.JulesOnboarding, jules.Hooks{PlanReady: o.planReady, Finished: o.finished})
 	return o, nil
 }
@@ -268,7 +263,7 @@ func (o *Onboarder) Reconcile(ctx context.Context) error {
 	sort.Strings(names)
 	for _, n := range names {
 		p := st.plans[n]
-		if err := o.advance(ctx, p.obj, p.rv, st.byName[p.obj.Annotations[AnnotationSession]]); err != nil && !errors.Is(err, store.ErrConflict) {
+		if err := o.advance(ctx, p.obj, p.rv, st.byName[p.obj.Annotations[julesplan.AnnotationSession]]); err != nil && !errors.Is(err, store.ErrConflict) {
 			errs = append(errs, fmt.Errorf("onboarding plan %s: %w", n, err))
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	aiopsv1alpha1 "github.com/kubedevaiops/kubedevaiops/api/v1alpha1"
 	"github.com/kubedevaiops/kubedevaiops/hub/ai/jules"
 	"github.com/kubedevaiops/kubedevaiops/hub/incident"
+	"github.com/kubedevaiops/kubedevaiops/hub/julesplan"
 	"github.com/kubedevaiops/kubedevaiops/hub/store"
 	"github.com/kubedevaiops/kubedevaiops/hub/writes"
 )
@@ -64,7 +65,7 @@ func (o *Onboarder) writeStatus(ctx context.Context, app *aiopsv1alpha1.ManagedA
 func (o *Onboarder) condition(app *aiopsv1alpha1.ManagedApplication, js *hubv1alpha1.JulesSession, st *state, startErr error) (metav1.Condition, bool) {
 	c := metav1.Condition{Type: CondOnboarded, Status: metav1.ConditionFalse, ObservedGeneration: app.Generation}
 	set := func(reason, format string, args ...any) (metav1.Condition, bool) {
-		c.Reason, c.Message = reason, truncate(fmt.Sprintf(format, args...), 8<<10)
+		c.Reason, c.Message = reason, julesplan.Truncate(fmt.Sprintf(format, args...), 8<<10)
 		return c, true
 	}
 	if js == nil {
@@ -95,7 +96,7 @@ func (o *Onboarder) condition(app *aiopsv1alpha1.ManagedApplication, js *hubv1al
 	patch := meta.FindStatusCondition(p.Status.Conditions, CondPatch)
 	switch p.Status.Phase {
 	case hubv1alpha1.PlanProposed:
-		return set(ReasonAwaitingApproval, "Jules plan %s awaits approval in plan %s: kubectl aiops plans approve %s", p.Annotations[AnnotationJulesPlan], p.Name, p.Name)
+		return set(ReasonAwaitingApproval, "Jules plan %s awaits approval in plan %s: kubectl aiops plans approve %s", p.Annotations[julesplan.AnnotationJulesPlan], p.Name, p.Name)
 	case hubv1alpha1.PlanRejected:
 		return set(ReasonRejected, "plan %s was rejected; nothing was dry-run", p.Name)
 	case hubv1alpha1.PlanCancelled:
@@ -145,7 +146,7 @@ func actionResults(actions []*hubv1alpha1.Action) string {
 			out += " (" + r.Reason + ")"
 		}
 		if r.Message != "" {
-			out += ": " + truncate(r.Message, 1024)
+			out += ": " + julesplan.Truncate(r.Message, 1024)
 		}
 	}
 	return out
