@@ -120,64 +120,8 @@ func New(cfg Config) (*Fixer, error) {
 // Run is the leader's loop until ctx ends.
 func (f *Fixer) Run(ctx context.Context) {
 	f.log.Info("proposing code fixes through jules for incidents rooted in the application")
-	for ctx.Err() == nil {
-		from := f.store.Index()
-		if err := f.Reconcile(ctx); err != nil && ctx.Err() == nil {
-			f.log.Warn("code-fix pass incomplete; retrying", "err", err)
-		}
-		w, err := f.store.Watch(ctx, "", "", from)
-		if err != nil {
-			if !sleep(ctx, time.Second) {
-				return
-			}
-			continue
-		}
-		f.waitForChange(ctx, w)
-		w.Close()
-	}
-}
-
-func relevant(kind string) bool {
-	switch kind {
-	case store.KindIncident, store.KindManagedApplication, store.KindPlan, hubv1alpha1.KindJulesSession:
-		return true
-	}
-	return false
-}
-
-func (f *Fixer) waitForChange(ctx context.Context, w *store.Watcher) {
-	timer := time.NewTimer(f.resync)
-	defer timer.Stop()
-	changed := make(chan struct{}, 1)
-	go func() {
-		for {
-			ev, err := w.Next()
-			if err != nil {
-				return
-			}
-			if relevant(ev.Resource.Kind) {
-				changed <- struct{}{}
-				return
-			}
-		}
-	}()
-	select {
-	case <-ctx.Done():
-	case <-timer.C:
-	case <-changed:
-		sleep(ctx, 200*time.Millisecond) // gather a burst of changes into one pass
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
+	kinds := []string{store.KindIncident, store.KindManagedApplication, store.KindPlan, hubv1alpha1.KindJulesSession}
+	f.store.RunReconciler(ctx, kinds, f.resync, f.Reconcile, func(err error) { f.log.Warn("code-fix pass incomplete; retrying", "err", err) })
 }
 
 type stored[T any] struct {

@@ -115,69 +115,13 @@ func New(cfg Config) (*Onboarder, error) {
 	return o, nil
 }
 
-func relevant(kind string) bool {
-	switch kind {
-	case store.KindManagedApplication, store.KindPlan, store.KindAction, hubv1alpha1.KindJulesSession:
-		return true
-	}
-	return false
-}
-
 // Run is the leader's loop until ctx ends: it starts sessions for applications not onboarded
 // yet, tells Jules about approved plans, dispatches the dry-runs and keeps the applications'
 // Onboarded condition up to date.
 func (o *Onboarder) Run(ctx context.Context) {
 	o.log.Info("onboarding applications through jules")
-	for ctx.Err() == nil {
-		from := o.store.Index()
-		if err := o.Reconcile(ctx); err != nil && ctx.Err() == nil {
-			o.log.Warn("onboarding pass incomplete; retrying", "err", err)
-		}
-		w, err := o.store.Watch(ctx, "", "", from)
-		if err != nil {
-			if !sleep(ctx, time.Second) {
-				return
-			}
-			continue
-		}
-		o.waitForChange(ctx, w)
-		w.Close()
-	}
-}
-
-func (o *Onboarder) waitForChange(ctx context.Context, w *store.Watcher) {
-	timer := time.NewTimer(o.resync)
-	defer timer.Stop()
-	changed := make(chan struct{}, 1)
-	go func() {
-		for {
-			ev, err := w.Next()
-			if err != nil {
-				return
-			}
-			if relevant(ev.Resource.Kind) {
-				changed <- struct{}{}
-				return
-			}
-		}
-	}()
-	select {
-	case <-ctx.Done():
-	case <-timer.C:
-	case <-changed:
-		sleep(ctx, 200*time.Millisecond) // gather a burst of changes into one pass
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
+	kinds := []string{store.KindManagedApplication, store.KindPlan, store.KindAction, hubv1alpha1.KindJulesSession}
+	o.store.RunReconciler(ctx, kinds, o.resync, o.Reconcile, func(err error) { o.log.Warn("onboarding pass incomplete; retrying", "err", err) })
 }
 
 type stored[T any] struct {
