@@ -238,21 +238,25 @@ func runMember(ctx context.Context, opts memberOptions, out io.Writer) error {
 		}
 		defer stopMetrics()
 	}
-	api := fleetapi.New(fleetapi.Config{Node: node, Store: fsm, Logger: log, GRPCAddr: opts.grpcAdvertise(), Registrar: registrar, Inventory: spokes,
-		Plans: incidents, Traces: tel.Store(), Engines: engines, ExternalAIForbidden: incidents.ExternalAIForbidden})
+	var julesLoops *julesLoops
+	apiCfg := fleetapi.Config{Node: node, Store: fsm, Logger: log, GRPCAddr: opts.grpcAdvertise(), Registrar: registrar, Inventory: spokes,
+		Plans: incidents, Traces: tel.Store(), Engines: engines, ExternalAIForbidden: incidents.ExternalAIForbidden}
+	if vault != nil {
+		if julesLoops, err = newJulesLoops(opts.Jules, vault, node, fsm, incidents, tel.TracerProvider(), log); err != nil {
+			return err
+		}
+		apiCfg.Jules = julesLoops.tracker
+	} else {
+		log.Info("jules is off: its API key lives in Vault (--vault-addr)")
+	}
+	api := fleetapi.New(apiCfg)
 	node.RunWhileLeader("member-registry", api.KeepMemberRecords)
 	node.RunWhileLeader("cluster-health", spokes.Health)
 	node.RunWhileLeader("registration-gc", registrar.CollectGarbage)
 	node.RunWhileLeader("placement", placementctl.New(node, fsm, log).Run)
 	node.RunWhileLeader("incidents", incidents.Run)
-	if vault != nil {
-		loops, err := newJulesLoops(opts.Jules, vault, node, fsm, incidents, tel.TracerProvider(), log)
-		if err != nil {
-			return err
-		}
-		loops.run(node)
-	} else {
-		log.Info("jules is off: its API key lives in Vault (--vault-addr)")
+	if julesLoops != nil {
+		julesLoops.run(node)
 	}
 	capiImporter, err := newCAPIImporter(opts.CAPI, capiMgmt, opts.CACert, node, fsm, registrar, log)
 	if err != nil {

@@ -2,13 +2,16 @@ package fleetapi
 
 import (
 	"context"
+	"errors"
 	"sort"
 	"strconv"
+	"strings"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	hubv1alpha1 "github.com/kubedevaiops/kubedevaiops/api/hub/v1alpha1"
+	"github.com/kubedevaiops/kubedevaiops/hub/ai/jules"
 	"github.com/kubedevaiops/kubedevaiops/hub/pki"
 	"github.com/kubedevaiops/kubedevaiops/hub/store"
 	fleetv1 "github.com/kubedevaiops/kubedevaiops/proto/fleet/v1"
@@ -234,6 +237,46 @@ func (s *Server) GetJulesSession(ctx context.Context, req *fleetv1.GetJulesSessi
 		return nil, err
 	}
 	return &fleetv1.GetJulesSessionResponse{Session: r}, nil
+}
+
+// JulesMessenger sends people's messages to Jules sessions (hub/ai/jules.Tracker).
+type JulesMessenger interface {
+	SendMessage(ctx context.Context, name, text, by string) error
+}
+
+// ReplyJulesSession sends the caller's message to a Jules session.
+func (s *Server) ReplyJulesSession(ctx context.Context, req *fleetv1.ReplyJulesSessionRequest) (*fleetv1.ReplyJulesSessionResponse, error) {
+	id, err := canApprove(ctx)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case s.jules == nil:
+		return nil, status.Error(codes.FailedPrecondition, "jules is off on this hub: its API key lives in Vault (--vault-addr)")
+	case req.GetName() == "":
+		return nil, invalid("jules session name is required")
+	case strings.TrimSpace(req.GetMessage()) == "":
+		return nil, invalid("the message is empty")
+	case len(req.GetMessage()) > jules.MaxPromptSize:
+		return nil, invalid("the message is %d bytes, limit %d", len(req.GetMessage()), jules.MaxPromptSize)
+	}
+	if err := s.jules.SendMessage(ctx, req.GetName(), req.GetMessage(), id.String()); err != nil {
+		switch {
+		case errors.Is(err, jules.ErrSessionNotActive):
+			return nil, status.Error(codes.FailedPrecondition, err.Error())
+		case errors.Is(err, jules.ErrBadRequest):
+			return nil, status.Error(codes.InvalidArgument, err.Error())
+		case errors.Is(err, jules.ErrNotFound), errors.Is(err, jules.ErrRateLimited), errors.Is(err, jules.ErrUnavailable),
+			errors.Is(err, jules.ErrUnauthenticated), errors.Is(err, jules.ErrPermissionDenied), errors.Is(err, jules.ErrNoKey):
+			return nil, status.Error(codes.Unavailable, err.Error())
+		}
+		return nil, grpcError(err)
+	}
+	r, err := s.getResource(ctx, hubv1alpha1.KindJulesSession, "", req.GetName(), fleetv1.ReadConsistency_READ_CONSISTENCY_UNSPECIFIED)
+	if err != nil {
+		return nil, err
+	}
+	return &fleetv1.ReplyJulesSessionResponse{Session: r}, nil
 }
 
 // GetTrace gathers a trace's spans from every member: each keeps the spans it recorded and

@@ -37,6 +37,8 @@ type Config struct {
 	Engines *ai.Registry
 	// ExternalAIForbidden names what forbids external AI providers for clusters, or "".
 	ExternalAIForbidden func(clusters []string) string
+	// Jules sends people's messages to Jules sessions; nil when Jules is off.
+	Jules JulesMessenger
 }
 
 // Server implements the Fleet service. RPCs that later capabilities own (cluster acceptance,
@@ -53,6 +55,7 @@ type Server struct {
 	traces  TraceSource
 	engines *ai.Registry
 	forbid  func(clusters []string) string
+	jules   JulesMessenger
 }
 
 // New returns the Fleet API of one member.
@@ -61,7 +64,8 @@ func New(cfg Config) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Server{node: cfg.Node, store: cfg.Store, log: log, addr: cfg.GRPCAddr, reg: cfg.Registrar, inv: cfg.Inventory, plans: cfg.Plans, traces: cfg.Traces, engines: cfg.Engines, forbid: cfg.ExternalAIForbidden}
+	return &Server{node: cfg.Node, store: cfg.Store, log: log, addr: cfg.GRPCAddr, reg: cfg.Registrar, inv: cfg.Inventory, plans: cfg.Plans, traces: cfg.Traces, engines: cfg.Engines, forbid: cfg.ExternalAIForbidden,
+		jules: cfg.Jules}
 }
 
 // commit proposes one encoded command and returns the store's result for it.

@@ -19,6 +19,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	appsv1 "k8s.io/api/apps/v1"
@@ -59,7 +61,12 @@ func TestOnboardingThroughJules(t *testing.T) {
 	require.NoError(t, err)
 	_, err = vc.KVv2("secret").Put(ctx, "kubedevaiops/providers/jules", map[string]any{"api_key": key})
 	require.NoError(t, err)
-	srv := julesserver.Start(julesserver.Options{APIKey: key})
+	srv := julesserver.Start(julesserver.Options{APIKey: key, ScenarioFor: func(prompt string) julesserver.Scenario {
+		if strings.Contains(prompt, "Root cause category") {
+			return julesserver.Feedback // the code fix asks a question first
+		}
+		return julesserver.Complete
+	}})
 	t.Cleanup(srv.Close)
 
 	cluster := testbed.StartCluster(t, testbed.ClusterOptions{Name: "onb", Nodes: 1, Stages: []string{testbed.StageCrashLoop}})
@@ -203,6 +210,10 @@ spec:
 	assert.NotContains(t, cli(t, hub, "jules", "list", "--purpose", "CodeFix"), record)
 	_, err = admin.ListJulesSessions(ctx, &fleetv1.ListJulesSessionsRequest{Purpose: "Refactoring"})
 	require.ErrorContains(t, err, `purpose "Refactoring": want Onboarding or CodeFix`)
+	_, err = admin.ReplyJulesSession(ctx, &fleetv1.ReplyJulesSessionRequest{Name: record, Message: "one more thing"})
+	assert.Equal(t, codes.FailedPrecondition, status.Code(err), "a completed session takes no message: %v", err)
+	_, err = admin.ReplyJulesSession(ctx, &fleetv1.ReplyJulesSessionRequest{Name: record, Message: " "})
+	assert.Equal(t, codes.InvalidArgument, status.Code(err), "%v", err)
 
 	for _, obj := range []client.Object{&appsv1.Deployment{}, &corev1.Service{}, &policyv1.PodDisruptionBudget{}} {
 		err := kube.Get(ctx, client.ObjectKey{Namespace: namespace, Name: "shop"}, obj)
@@ -259,6 +270,36 @@ spec:
 	assert.Contains(t, body.Prompt, "Root cause category: ApplicationError")
 	assert.Contains(t, body.Prompt, "<workload-1>")
 	assert.NotContains(t, body.Prompt, appName, "names stay in the hub")
+	// Jules asks a question; a person answers with the CLI, and the names stay in the hub.
+	state, err = srv.StepUntilWaiting(fixID)
+	require.NoError(t, err)
+	require.Equal(t, "AWAITING_USER_FEEDBACK", state)
+	fixRecord := ""
+	testbed.Eventually(t, time.Minute, "the question recorded", func() error {
+		out, err := admin.ListJulesSessions(ctx, &fleetv1.ListJulesSessionsRequest{Purpose: string(hubv1alpha1.JulesCodeFix)})
+		if err != nil || len(out.GetSessions()) != 1 {
+			return fmt.Errorf("code-fix sessions: %v %v", out.GetSessions(), err)
+		}
+		js := decode[hubv1alpha1.JulesSession](t, out.GetSessions()[0])
+		if js.Status.AgentMessage == "" {
+			return fmt.Errorf("no question yet (state %s)", js.Status.State)
+		}
+		fixRecord = js.Name
+		return nil
+	})
+	assert.Contains(t, cli(t, hub, "jules", "get", fixRecord), "Which port does the service listen on?")
+	assert.Contains(t, cli(t, hub, "jules", "reply", fixRecord, "-m", appName+" listens on 8080 in "+namespace), "message sent")
+	replies := requestsTo(srv, "POST", "sessions/"+fixID+":sendMessage")
+	require.Len(t, replies, 1)
+	js := decode[hubv1alpha1.JulesSession](t, getJulesSession(ctx, t, admin, fixRecord))
+	ph := ""
+	for p, v := range js.Spec.Placeholders {
+		if v == appName {
+			ph = p
+		}
+	}
+	require.NotEmpty(t, ph, "the application's name has a placeholder: %v", js.Spec.Placeholders)
+	assert.JSONEq(t, fmt.Sprintf(`{"prompt":"%[1]s listens on 8080 in %[1]s"}`, ph), string(replies[0].Body))
 	_, err = srv.StepUntilWaiting(fixID)
 	require.NoError(t, err)
 	fix := waitPlan(ctx, t, admin, hubv1alpha1.PlanCodeFix, hubv1alpha1.PlanProposed)
@@ -529,4 +570,11 @@ func cli(t *testing.T, hub *testbed.Hub, args ...string) string {
 	out, err := exec.Command(bin, append([]string{"--config", conn}, args...)...).CombinedOutput()
 	require.NoError(t, err, "kubectl-aiops %v: %s", args, out)
 	return string(out)
+}
+
+func getJulesSession(ctx context.Context, t *testing.T, c fleetv1.FleetClient, name string) *fleetv1.Resource {
+	t.Helper()
+	out, err := c.GetJulesSession(ctx, &fleetv1.GetJulesSessionRequest{Name: name})
+	require.NoError(t, err)
+	return out.GetSession()
 }

@@ -74,7 +74,32 @@ func newJulesCommand(conn *connection, output *string) *cobra.Command {
 		},
 	}
 	get.Flags().BoolVar(&patch, "patch", false, "print only the unified diff Jules made")
-	j.AddCommand(list, get)
+
+	var message string
+	reply := &cobra.Command{
+		Use:   "reply NAME --message TEXT",
+		Short: "Answer a session's question (or tell it more); the names its prompt kept in the hub stay there",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if message == "" {
+				return errors.New("--message is required")
+			}
+			return withFleet(conn, func(ctx context.Context, c fleetv1.FleetClient) error {
+				out, err := c.ReplyJulesSession(ctx, &fleetv1.ReplyJulesSessionRequest{Name: args[0], Message: message})
+				if err != nil {
+					return err
+				}
+				var js hubv1alpha1.JulesSession
+				if err := decodeObject(out.GetSession(), &js); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "julessession/%s: message sent (session %s)\n", js.Name, dash(js.Status.State))
+				return nil
+			})
+		},
+	}
+	reply.Flags().StringVarP(&message, "message", "m", "", "the message")
+	j.AddCommand(list, get, reply)
 	return j
 }
 

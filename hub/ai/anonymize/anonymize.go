@@ -240,19 +240,34 @@ func (s *Session) Placeholders() map[string]string {
 	return out
 }
 
-// Restorer returns a session that restores the placeholders of a mapping Placeholders made.
-// Keys that are not placeholders of this package are ignored, so a damaged record can not make
-// Restore replace arbitrary text.
-func Restorer(placeholders map[string]string) *Session {
+// Resume continues a session from a mapping Placeholders made, for a later text of the same
+// conversation and for restoring its answers: kept values get their placeholders again (names
+// where they are whole words, as NewSession's), new values get new numbers after the kept
+// ones, and Placeholders returns both. Keys that are not placeholders of this package are
+// ignored, so a damaged record cannot make Restore replace arbitrary text.
+func Resume(placeholders map[string]string) *Session {
 	s := &Session{byValue: map[string]string{}, byPH: map[string]entry{}, next: map[Kind]int{}}
 	for ph, v := range placeholders {
 		m := placeholderRe.FindStringSubmatch(ph)
-		if m == nil || m[0] != ph || Kind(m[1]) == KindSecret {
+		if m == nil || m[0] != ph || Kind(m[1]) == KindSecret || v == "" {
 			continue
 		}
-		s.byPH[ph] = entry{value: v, kind: Kind(m[1])}
+		kind := Kind(m[1])
+		n, _ := strconv.Atoi(m[2])
+		s.byPH[ph] = entry{value: v, kind: kind}
 		s.byValue[v] = ph
+		s.next[kind] = max(s.next[kind], n)
+		switch kind {
+		case KindNode, KindWorkload, KindNamespace, KindCluster:
+			s.known = append(s.known, knownValue{value: v, kind: kind, whole: true})
+		}
 	}
+	slices.SortStableFunc(s.known, func(a, b knownValue) int {
+		if len(a.value) != len(b.value) {
+			return len(b.value) - len(a.value)
+		}
+		return strings.Compare(a.value, b.value)
+	})
 	return s
 }
 

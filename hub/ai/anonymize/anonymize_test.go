@@ -209,17 +209,25 @@ func restoreValue(s *Session, v any) any {
 	}
 }
 
-func TestRestorerRestoresLaterAnswers(t *testing.T) {
+func TestResumeContinuesAConversation(t *testing.T) {
 	s := NewSession(fleet())
 	anon := s.Anonymize("web in payments on prod-eu-1 leaked Plant3d-Key-xyz")
 	kept := s.Placeholders()
 	assert.Equal(t, map[string]string{"<workload-1>": "web", "<namespace-1>": "payments", "<cluster-1>": "prod-eu-1"}, kept,
 		"secrets are never kept with a request")
 
-	// The record may be damaged or edited: only real placeholders are restored.
+	// The record may be damaged or edited: only real placeholders are used.
 	kept["web"], kept["<secret-1>"], kept["<workload-2"] = "X", "Plant3d-Key-xyz", "Y"
-	r := Restorer(kept)
+	r := Resume(kept)
 	answer := anon + " | fix web in <workload-1>, <secret-1>, <workload-2, <node-4>"
 	assert.Equal(t, "web in payments on prod-eu-1 leaked <secret-1> | fix web in web, <secret-1>, <workload-2, <node-4>", r.Restore(answer))
-	assert.Equal(t, "no placeholders", Restorer(nil).Restore("no placeholders"))
+	assert.Equal(t, "no placeholders", Resume(nil).Restore("no placeholders"))
+
+	// A later message of the same conversation: kept names get their placeholders again, new
+	// values new numbers, and the mapping grows.
+	reply := r.Anonymize("webhook of web in payments listens on 10.0.0.7, ask ops@example.com")
+	assert.Equal(t, "webhook of <workload-1> in <namespace-1> listens on <ip-1>, ask <email-1>", reply)
+	assert.Equal(t, "10.0.0.7", r.Placeholders()["<ip-1>"])
+	assert.Equal(t, "web", r.Placeholders()["<workload-1>"])
+	assert.Equal(t, "<workload-3>", Resume(map[string]string{"<workload-2>": "a"}).placeholderLocked("b", KindWorkload), "numbers go on after the kept ones")
 }

@@ -26,6 +26,8 @@ var (
 	ErrBudgetExhausted = errors.New("daily jules session budget exhausted")
 	// ErrNoKey: the key source gave no API key.
 	ErrNoKey = errors.New("no jules api key")
+	// ErrSessionNotActive: the session is pending, completed or failed, and takes no message.
+	ErrSessionNotActive = errors.New("the jules session is not active")
 )
 
 // APIError is an HTTP error answer from Jules. It never carries the API key: the server's

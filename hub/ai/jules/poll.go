@@ -143,6 +143,13 @@ func (t *Tracker) Poll(ctx context.Context, js *hubv1alpha1.JulesSession, rv uin
 	if h := t.hooks(js.Spec.Purpose).Question; h != nil && state == StateAwaitingUserFeedback && st.AgentMessage != "" {
 		reply, err := h(ctx, next)
 		if err == nil && reply != "" {
+			anon := anonymize.Resume(next.Spec.Placeholders)
+			reply = anon.Anonymize(reply)
+			// Recorded with this poll's write; should that fail, only the restoring of new
+			// placeholders in Jules' answers is lost, no name.
+			if kept := anon.Placeholders(); len(kept) > 0 {
+				next.Spec.Placeholders = kept
+			}
 			err = t.cfg.Client.SendMessage(ctx, st.SessionName, reply)
 		}
 		if err != nil {
@@ -159,7 +166,7 @@ func (t *Tracker) Poll(ctx context.Context, js *hubv1alpha1.JulesSession, rv uin
 		}
 	}
 	st.LastPollTime = js.Status.LastPollTime
-	if !equality.Semantic.DeepEqual(js.Status, next.Status) || js.Status.LastPollTime == nil || now.Sub(js.Status.LastPollTime.Time) >= pollQuietRewrite {
+	if !equality.Semantic.DeepEqual(js.Status, next.Status) || !equality.Semantic.DeepEqual(js.Spec, next.Spec) || js.Status.LastPollTime == nil || now.Sub(js.Status.LastPollTime.Time) >= pollQuietRewrite {
 		st.LastPollTime = &now
 	} else {
 		return nil // nothing new
@@ -210,7 +217,7 @@ func restorer(js *hubv1alpha1.JulesSession) func(string) string {
 	if len(js.Spec.Placeholders) == 0 {
 		return func(s string) string { return s }
 	}
-	return anonymize.Restorer(js.Spec.Placeholders).Restore
+	return anonymize.Resume(js.Spec.Placeholders).Restore
 }
 
 // apply records what one activity says, with the prompt's placeholders restored.

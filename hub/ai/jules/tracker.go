@@ -19,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/uuid"
 
 	hubv1alpha1 "github.com/kubedevaiops/kubedevaiops/api/hub/v1alpha1"
+	"github.com/kubedevaiops/kubedevaiops/hub/ai/anonymize"
 	"github.com/kubedevaiops/kubedevaiops/hub/raftnode"
 	"github.com/kubedevaiops/kubedevaiops/hub/store"
 	"github.com/kubedevaiops/kubedevaiops/hub/telemetry"
@@ -53,9 +54,9 @@ type Hooks struct {
 	// once approved, call Tracker.ApprovePlan with the Jules plan id it showed.
 	PlanReady func(ctx context.Context, s *hubv1alpha1.JulesSession) (planRef string, err error)
 	// Question is called on every poll while Jules awaits the user's feedback and its question
-	// (Status.AgentMessage) is unanswered. A non-empty reply is sent to Jules; it leaves
-	// the hub, so it must be anonymised. Return "" to leave the answer to a person, who sends it
-	// with Tracker.SendMessage.
+	// (Status.AgentMessage) is unanswered. A non-empty reply is anonymised as SendMessage does
+	// and sent to Jules. Return "" to leave the answer to a person, who sends it with
+	// Tracker.SendMessage.
 	Question func(ctx context.Context, s *hubv1alpha1.JulesSession) (reply string, err error)
 	// Finished is called once the session completed or failed (Status.Patch holds the change,
 	// Status.PullRequest the pull request), until it returns nil.
@@ -506,8 +507,17 @@ func (t *Tracker) sendApproval(ctx context.Context, js *hubv1alpha1.JulesSession
 }
 
 // SendMessage sends a person's message to a session, e.g. to answer its question. It leaves
-// the hub: the caller anonymises it.
+// the hub, so it is anonymised first, continuing the prompt's placeholders: the names the
+// prompt replaced are replaced the same way, and new values found in it (addresses, emails,
+// tokens) get new placeholders, recorded with the session before the message goes out so
+// Jules' answers about them are restored.
 func (t *Tracker) SendMessage(ctx context.Context, name, text, by string) error {
+	if strings.TrimSpace(text) == "" {
+		return fmt.Errorf("message jules session %s: the message is empty", name)
+	}
+	if len(text) > MaxPromptSize {
+		return fmt.Errorf("message jules session %s: the message is %d bytes, limit %d", name, len(text), MaxPromptSize)
+	}
 	if err := t.cfg.Node.ReadBarrier(ctx); err != nil {
 		return fmt.Errorf("message jules session %s: %w", name, err)
 	}
@@ -516,7 +526,17 @@ func (t *Tracker) SendMessage(ctx context.Context, name, text, by string) error 
 		return err
 	}
 	if js.Status.Phase != hubv1alpha1.JulesActive || js.Status.SessionName == "" {
-		return fmt.Errorf("message jules session %s: it is %s", name, js.Status.Phase)
+		return fmt.Errorf("message jules session %s: %w: it is %s", name, ErrSessionNotActive, js.Status.Phase)
+	}
+	anon := anonymize.Resume(js.Spec.Placeholders)
+	text = anon.Anonymize(text)
+	if grown := anon.Placeholders(); len(grown) != len(js.Spec.Placeholders) {
+		if _, err := t.update(ctx, name, func(r *hubv1alpha1.JulesSession) (bool, error) {
+			r.Spec.Placeholders = grown
+			return true, nil
+		}, nil); err != nil {
+			return fmt.Errorf("message jules session %s: record its placeholders: %w", name, err)
+		}
 	}
 	if err := t.cfg.Client.SendMessage(ctx, js.Status.SessionName, text); err != nil {
 		return fmt.Errorf("message jules session %s: %w", name, err)

@@ -605,6 +605,15 @@ func TestPlaceholdersRestored(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, tr.PollOnce(ctx))
 	js = mustGet(t, tr, js.Name)
+
+	// A person's message continues the placeholders; a new address gets its own, recorded.
+	require.NoError(t, tr.SendMessage(ctx, js.Name, "checkout in payments calls 10.9.8.7 for carts", "carol"))
+	sent := requestsTo(srv, "POST", ":sendMessage")
+	require.Len(t, sent, 1)
+	assert.JSONEq(t, `{"prompt":"<workload-1> in <namespace-1> calls <ip-1> for carts"}`, string(sent[0].Body))
+	assert.Equal(t, map[string]string{"<workload-1>": "checkout", "<namespace-1>": "payments", "<ip-1>": "10.9.8.7"}, mustGet(t, tr, js.Name).Spec.Placeholders)
+	require.ErrorContains(t, tr.SendMessage(ctx, js.Name, "  ", "carol"), "the message is empty")
+
 	_, err = tr.ApprovePlan(ctx, js.Name, js.Status.Plan.ID, "bob")
 	require.NoError(t, err)
 	state, err := srv.StepUntilWaiting(id)

@@ -4349,6 +4349,107 @@ func (x *GetJulesSessionResponse) GetSession() *Resource {
 	return nil
 }
 
+// ReplyJulesSessionRequest is a message to a Jules session.
+type ReplyJulesSessionRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Record name, e.g. jules-20261201-001.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// The message; at most 64 KiB.
+	Message       string `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReplyJulesSessionRequest) Reset() {
+	*x = ReplyJulesSessionRequest{}
+	mi := &file_fleet_v1_fleet_proto_msgTypes[71]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReplyJulesSessionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReplyJulesSessionRequest) ProtoMessage() {}
+
+func (x *ReplyJulesSessionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fleet_v1_fleet_proto_msgTypes[71]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReplyJulesSessionRequest.ProtoReflect.Descriptor instead.
+func (*ReplyJulesSessionRequest) Descriptor() ([]byte, []int) {
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{71}
+}
+
+func (x *ReplyJulesSessionRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ReplyJulesSessionRequest) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+// ReplyJulesSessionResponse carries the record after the message was sent.
+type ReplyJulesSessionResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The JulesSession record.
+	Session       *Resource `protobuf:"bytes,1,opt,name=session,proto3" json:"session,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReplyJulesSessionResponse) Reset() {
+	*x = ReplyJulesSessionResponse{}
+	mi := &file_fleet_v1_fleet_proto_msgTypes[72]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReplyJulesSessionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReplyJulesSessionResponse) ProtoMessage() {}
+
+func (x *ReplyJulesSessionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_fleet_v1_fleet_proto_msgTypes[72]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReplyJulesSessionResponse.ProtoReflect.Descriptor instead.
+func (*ReplyJulesSessionResponse) Descriptor() ([]byte, []int) {
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{72}
+}
+
+func (x *ReplyJulesSessionResponse) GetSession() *Resource {
+	if x != nil {
+		return x.Session
+	}
+	return nil
+}
+
 // GetTraceRequest names a trace by its plan or its id.
 type GetTraceRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -4364,7 +4465,7 @@ type GetTraceRequest struct {
 
 func (x *GetTraceRequest) Reset() {
 	*x = GetTraceRequest{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[71]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4376,7 +4477,7 @@ func (x *GetTraceRequest) String() string {
 func (*GetTraceRequest) ProtoMessage() {}
 
 func (x *GetTraceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[71]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4389,7 +4490,7 @@ func (x *GetTraceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTraceRequest.ProtoReflect.Descriptor instead.
 func (*GetTraceRequest) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{71}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *GetTraceRequest) GetPlan() string {
@@ -4446,7 +4547,7 @@ type TraceSpan struct {
 
 func (x *TraceSpan) Reset() {
 	*x = TraceSpan{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[72]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4458,7 +4559,7 @@ func (x *TraceSpan) String() string {
 func (*TraceSpan) ProtoMessage() {}
 
 func (x *TraceSpan) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[72]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4471,7 +4572,7 @@ func (x *TraceSpan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TraceSpan.ProtoReflect.Descriptor instead.
 func (*TraceSpan) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{72}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *TraceSpan) GetTraceId() string {
@@ -4573,7 +4674,7 @@ type GetTraceResponse struct {
 
 func (x *GetTraceResponse) Reset() {
 	*x = GetTraceResponse{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[73]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4585,7 +4686,7 @@ func (x *GetTraceResponse) String() string {
 func (*GetTraceResponse) ProtoMessage() {}
 
 func (x *GetTraceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[73]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4598,7 +4699,7 @@ func (x *GetTraceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTraceResponse.ProtoReflect.Descriptor instead.
 func (*GetTraceResponse) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{73}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *GetTraceResponse) GetTraceId() string {
@@ -4639,7 +4740,7 @@ type AIAnswerSource struct {
 
 func (x *AIAnswerSource) Reset() {
 	*x = AIAnswerSource{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[74]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4651,7 +4752,7 @@ func (x *AIAnswerSource) String() string {
 func (*AIAnswerSource) ProtoMessage() {}
 
 func (x *AIAnswerSource) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[74]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4664,7 +4765,7 @@ func (x *AIAnswerSource) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AIAnswerSource.ProtoReflect.Descriptor instead.
 func (*AIAnswerSource) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{74}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *AIAnswerSource) GetProvider() string {
@@ -4708,7 +4809,7 @@ type AskRequest struct {
 
 func (x *AskRequest) Reset() {
 	*x = AskRequest{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[75]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4720,7 +4821,7 @@ func (x *AskRequest) String() string {
 func (*AskRequest) ProtoMessage() {}
 
 func (x *AskRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[75]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4733,7 +4834,7 @@ func (x *AskRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AskRequest.ProtoReflect.Descriptor instead.
 func (*AskRequest) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{75}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *AskRequest) GetQuestion() string {
@@ -4765,7 +4866,7 @@ type AskResponse struct {
 
 func (x *AskResponse) Reset() {
 	*x = AskResponse{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[76]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4777,7 +4878,7 @@ func (x *AskResponse) String() string {
 func (*AskResponse) ProtoMessage() {}
 
 func (x *AskResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[76]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4790,7 +4891,7 @@ func (x *AskResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AskResponse.ProtoReflect.Descriptor instead.
 func (*AskResponse) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{76}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *AskResponse) GetAnswer() string {
@@ -4825,7 +4926,7 @@ type ExplainPlanRequest struct {
 
 func (x *ExplainPlanRequest) Reset() {
 	*x = ExplainPlanRequest{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[77]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4837,7 +4938,7 @@ func (x *ExplainPlanRequest) String() string {
 func (*ExplainPlanRequest) ProtoMessage() {}
 
 func (x *ExplainPlanRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[77]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4850,7 +4951,7 @@ func (x *ExplainPlanRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplainPlanRequest.ProtoReflect.Descriptor instead.
 func (*ExplainPlanRequest) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{77}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *ExplainPlanRequest) GetName() string {
@@ -4875,7 +4976,7 @@ type ExplainPlanResponse struct {
 
 func (x *ExplainPlanResponse) Reset() {
 	*x = ExplainPlanResponse{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[78]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4887,7 +4988,7 @@ func (x *ExplainPlanResponse) String() string {
 func (*ExplainPlanResponse) ProtoMessage() {}
 
 func (x *ExplainPlanResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[78]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4900,7 +5001,7 @@ func (x *ExplainPlanResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplainPlanResponse.ProtoReflect.Descriptor instead.
 func (*ExplainPlanResponse) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{78}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{80}
 }
 
 func (x *ExplainPlanResponse) GetSummary() string {
@@ -4945,7 +5046,7 @@ type ListApprovalsRequest struct {
 
 func (x *ListApprovalsRequest) Reset() {
 	*x = ListApprovalsRequest{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[79]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[81]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4957,7 +5058,7 @@ func (x *ListApprovalsRequest) String() string {
 func (*ListApprovalsRequest) ProtoMessage() {}
 
 func (x *ListApprovalsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[79]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[81]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4970,7 +5071,7 @@ func (x *ListApprovalsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListApprovalsRequest.ProtoReflect.Descriptor instead.
 func (*ListApprovalsRequest) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{79}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{81}
 }
 
 func (x *ListApprovalsRequest) GetPageSize() int32 {
@@ -5028,7 +5129,7 @@ type ListApprovalsResponse struct {
 
 func (x *ListApprovalsResponse) Reset() {
 	*x = ListApprovalsResponse{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[80]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[82]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5040,7 +5141,7 @@ func (x *ListApprovalsResponse) String() string {
 func (*ListApprovalsResponse) ProtoMessage() {}
 
 func (x *ListApprovalsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[80]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[82]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5053,7 +5154,7 @@ func (x *ListApprovalsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListApprovalsResponse.ProtoReflect.Descriptor instead.
 func (*ListApprovalsResponse) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{80}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{82}
 }
 
 func (x *ListApprovalsResponse) GetApprovals() []*Resource {
@@ -5083,7 +5184,7 @@ type GetApprovalRequest struct {
 
 func (x *GetApprovalRequest) Reset() {
 	*x = GetApprovalRequest{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[81]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[83]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5095,7 +5196,7 @@ func (x *GetApprovalRequest) String() string {
 func (*GetApprovalRequest) ProtoMessage() {}
 
 func (x *GetApprovalRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[81]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[83]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5108,7 +5209,7 @@ func (x *GetApprovalRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetApprovalRequest.ProtoReflect.Descriptor instead.
 func (*GetApprovalRequest) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{81}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{83}
 }
 
 func (x *GetApprovalRequest) GetName() string {
@@ -5136,7 +5237,7 @@ type GetApprovalResponse struct {
 
 func (x *GetApprovalResponse) Reset() {
 	*x = GetApprovalResponse{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[82]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[84]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5148,7 +5249,7 @@ func (x *GetApprovalResponse) String() string {
 func (*GetApprovalResponse) ProtoMessage() {}
 
 func (x *GetApprovalResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[82]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[84]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5161,7 +5262,7 @@ func (x *GetApprovalResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetApprovalResponse.ProtoReflect.Descriptor instead.
 func (*GetApprovalResponse) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{82}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{84}
 }
 
 func (x *GetApprovalResponse) GetApproval() *Resource {
@@ -5201,7 +5302,7 @@ type AuditRecord struct {
 
 func (x *AuditRecord) Reset() {
 	*x = AuditRecord{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[83]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[85]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5213,7 +5314,7 @@ func (x *AuditRecord) String() string {
 func (*AuditRecord) ProtoMessage() {}
 
 func (x *AuditRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[83]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[85]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5226,7 +5327,7 @@ func (x *AuditRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditRecord.ProtoReflect.Descriptor instead.
 func (*AuditRecord) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{83}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{85}
 }
 
 func (x *AuditRecord) GetIndex() uint64 {
@@ -5322,7 +5423,7 @@ type ListAuditRequest struct {
 
 func (x *ListAuditRequest) Reset() {
 	*x = ListAuditRequest{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[84]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[86]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5334,7 +5435,7 @@ func (x *ListAuditRequest) String() string {
 func (*ListAuditRequest) ProtoMessage() {}
 
 func (x *ListAuditRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[84]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[86]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5347,7 +5448,7 @@ func (x *ListAuditRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditRequest.ProtoReflect.Descriptor instead.
 func (*ListAuditRequest) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{84}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{86}
 }
 
 func (x *ListAuditRequest) GetPageSize() int32 {
@@ -5414,7 +5515,7 @@ type ListAuditResponse struct {
 
 func (x *ListAuditResponse) Reset() {
 	*x = ListAuditResponse{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[85]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[87]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5426,7 +5527,7 @@ func (x *ListAuditResponse) String() string {
 func (*ListAuditResponse) ProtoMessage() {}
 
 func (x *ListAuditResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[85]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[87]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5439,7 +5540,7 @@ func (x *ListAuditResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditResponse.ProtoReflect.Descriptor instead.
 func (*ListAuditResponse) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{85}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{87}
 }
 
 func (x *ListAuditResponse) GetRecords() []*AuditRecord {
@@ -5476,7 +5577,7 @@ type VerifyAuditRequest struct {
 
 func (x *VerifyAuditRequest) Reset() {
 	*x = VerifyAuditRequest{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[86]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[88]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5488,7 +5589,7 @@ func (x *VerifyAuditRequest) String() string {
 func (*VerifyAuditRequest) ProtoMessage() {}
 
 func (x *VerifyAuditRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[86]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[88]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5501,7 +5602,7 @@ func (x *VerifyAuditRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyAuditRequest.ProtoReflect.Descriptor instead.
 func (*VerifyAuditRequest) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{86}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{88}
 }
 
 func (x *VerifyAuditRequest) GetFromIndex() uint64 {
@@ -5537,7 +5638,7 @@ type VerifyAuditResponse struct {
 
 func (x *VerifyAuditResponse) Reset() {
 	*x = VerifyAuditResponse{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[87]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[89]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5549,7 +5650,7 @@ func (x *VerifyAuditResponse) String() string {
 func (*VerifyAuditResponse) ProtoMessage() {}
 
 func (x *VerifyAuditResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[87]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[89]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5562,7 +5663,7 @@ func (x *VerifyAuditResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyAuditResponse.ProtoReflect.Descriptor instead.
 func (*VerifyAuditResponse) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{87}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{89}
 }
 
 func (x *VerifyAuditResponse) GetOk() bool {
@@ -5609,7 +5710,7 @@ type ListMembersRequest struct {
 
 func (x *ListMembersRequest) Reset() {
 	*x = ListMembersRequest{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[88]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[90]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5621,7 +5722,7 @@ func (x *ListMembersRequest) String() string {
 func (*ListMembersRequest) ProtoMessage() {}
 
 func (x *ListMembersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[88]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[90]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5634,7 +5735,7 @@ func (x *ListMembersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMembersRequest.ProtoReflect.Descriptor instead.
 func (*ListMembersRequest) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{88}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{90}
 }
 
 // HubMember is one member of the hub's Raft.
@@ -5656,7 +5757,7 @@ type HubMember struct {
 
 func (x *HubMember) Reset() {
 	*x = HubMember{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[89]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[91]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5668,7 +5769,7 @@ func (x *HubMember) String() string {
 func (*HubMember) ProtoMessage() {}
 
 func (x *HubMember) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[89]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[91]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5681,7 +5782,7 @@ func (x *HubMember) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HubMember.ProtoReflect.Descriptor instead.
 func (*HubMember) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{89}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{91}
 }
 
 func (x *HubMember) GetId() string {
@@ -5731,7 +5832,7 @@ type ListMembersResponse struct {
 
 func (x *ListMembersResponse) Reset() {
 	*x = ListMembersResponse{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[90]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[92]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5743,7 +5844,7 @@ func (x *ListMembersResponse) String() string {
 func (*ListMembersResponse) ProtoMessage() {}
 
 func (x *ListMembersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[90]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[92]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5756,7 +5857,7 @@ func (x *ListMembersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMembersResponse.ProtoReflect.Descriptor instead.
 func (*ListMembersResponse) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{90}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{92}
 }
 
 func (x *ListMembersResponse) GetMembers() []*HubMember {
@@ -5788,7 +5889,7 @@ type JoinMemberRequest struct {
 
 func (x *JoinMemberRequest) Reset() {
 	*x = JoinMemberRequest{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[91]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[93]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5800,7 +5901,7 @@ func (x *JoinMemberRequest) String() string {
 func (*JoinMemberRequest) ProtoMessage() {}
 
 func (x *JoinMemberRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[91]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[93]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5813,7 +5914,7 @@ func (x *JoinMemberRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinMemberRequest.ProtoReflect.Descriptor instead.
 func (*JoinMemberRequest) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{91}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{93}
 }
 
 func (x *JoinMemberRequest) GetId() string {
@@ -5847,7 +5948,7 @@ type JoinMemberResponse struct {
 
 func (x *JoinMemberResponse) Reset() {
 	*x = JoinMemberResponse{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[92]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[94]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5859,7 +5960,7 @@ func (x *JoinMemberResponse) String() string {
 func (*JoinMemberResponse) ProtoMessage() {}
 
 func (x *JoinMemberResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[92]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[94]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5872,7 +5973,7 @@ func (x *JoinMemberResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinMemberResponse.ProtoReflect.Descriptor instead.
 func (*JoinMemberResponse) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{92}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{94}
 }
 
 func (x *JoinMemberResponse) GetMembers() []*HubMember {
@@ -5892,7 +5993,7 @@ type LeaveMemberRequest struct {
 
 func (x *LeaveMemberRequest) Reset() {
 	*x = LeaveMemberRequest{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[93]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[95]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5904,7 +6005,7 @@ func (x *LeaveMemberRequest) String() string {
 func (*LeaveMemberRequest) ProtoMessage() {}
 
 func (x *LeaveMemberRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[93]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[95]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5917,7 +6018,7 @@ func (x *LeaveMemberRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaveMemberRequest.ProtoReflect.Descriptor instead.
 func (*LeaveMemberRequest) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{93}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{95}
 }
 
 func (x *LeaveMemberRequest) GetId() string {
@@ -5937,7 +6038,7 @@ type LeaveMemberResponse struct {
 
 func (x *LeaveMemberResponse) Reset() {
 	*x = LeaveMemberResponse{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[94]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[96]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5949,7 +6050,7 @@ func (x *LeaveMemberResponse) String() string {
 func (*LeaveMemberResponse) ProtoMessage() {}
 
 func (x *LeaveMemberResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[94]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[96]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5962,7 +6063,7 @@ func (x *LeaveMemberResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaveMemberResponse.ProtoReflect.Descriptor instead.
 func (*LeaveMemberResponse) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{94}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{96}
 }
 
 func (x *LeaveMemberResponse) GetMembers() []*HubMember {
@@ -5981,7 +6082,7 @@ type SaveSnapshotRequest struct {
 
 func (x *SaveSnapshotRequest) Reset() {
 	*x = SaveSnapshotRequest{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[95]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[97]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5993,7 +6094,7 @@ func (x *SaveSnapshotRequest) String() string {
 func (*SaveSnapshotRequest) ProtoMessage() {}
 
 func (x *SaveSnapshotRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[95]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[97]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6006,7 +6107,7 @@ func (x *SaveSnapshotRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SaveSnapshotRequest.ProtoReflect.Descriptor instead.
 func (*SaveSnapshotRequest) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{95}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{97}
 }
 
 // SaveSnapshotResponse is one piece of the snapshot stream.
@@ -6022,7 +6123,7 @@ type SaveSnapshotResponse struct {
 
 func (x *SaveSnapshotResponse) Reset() {
 	*x = SaveSnapshotResponse{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[96]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[98]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6034,7 +6135,7 @@ func (x *SaveSnapshotResponse) String() string {
 func (*SaveSnapshotResponse) ProtoMessage() {}
 
 func (x *SaveSnapshotResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[96]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[98]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6047,7 +6148,7 @@ func (x *SaveSnapshotResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SaveSnapshotResponse.ProtoReflect.Descriptor instead.
 func (*SaveSnapshotResponse) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{96}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{98}
 }
 
 func (x *SaveSnapshotResponse) GetData() []byte {
@@ -6075,7 +6176,7 @@ type RestoreSnapshotRequest struct {
 
 func (x *RestoreSnapshotRequest) Reset() {
 	*x = RestoreSnapshotRequest{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[97]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[99]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6087,7 +6188,7 @@ func (x *RestoreSnapshotRequest) String() string {
 func (*RestoreSnapshotRequest) ProtoMessage() {}
 
 func (x *RestoreSnapshotRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[97]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[99]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6100,7 +6201,7 @@ func (x *RestoreSnapshotRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestoreSnapshotRequest.ProtoReflect.Descriptor instead.
 func (*RestoreSnapshotRequest) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{97}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{99}
 }
 
 func (x *RestoreSnapshotRequest) GetData() []byte {
@@ -6121,7 +6222,7 @@ type RestoreSnapshotResponse struct {
 
 func (x *RestoreSnapshotResponse) Reset() {
 	*x = RestoreSnapshotResponse{}
-	mi := &file_fleet_v1_fleet_proto_msgTypes[98]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[100]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6133,7 +6234,7 @@ func (x *RestoreSnapshotResponse) String() string {
 func (*RestoreSnapshotResponse) ProtoMessage() {}
 
 func (x *RestoreSnapshotResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fleet_v1_fleet_proto_msgTypes[98]
+	mi := &file_fleet_v1_fleet_proto_msgTypes[100]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6146,7 +6247,7 @@ func (x *RestoreSnapshotResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestoreSnapshotResponse.ProtoReflect.Descriptor instead.
 func (*RestoreSnapshotResponse) Descriptor() ([]byte, []int) {
-	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{98}
+	return file_fleet_v1_fleet_proto_rawDescGZIP(), []int{100}
 }
 
 func (x *RestoreSnapshotResponse) GetIndex() uint64 {
@@ -6453,6 +6554,11 @@ const file_fleet_v1_fleet_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12H\n" +
 	"\vconsistency\x18\x02 \x01(\x0e2&.kubedevaiops.fleet.v1.ReadConsistencyR\vconsistency\"T\n" +
 	"\x17GetJulesSessionResponse\x129\n" +
+	"\asession\x18\x01 \x01(\v2\x1f.kubedevaiops.fleet.v1.ResourceR\asession\"H\n" +
+	"\x18ReplyJulesSessionRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\"V\n" +
+	"\x19ReplyJulesSessionResponse\x129\n" +
 	"\asession\x18\x01 \x01(\v2\x1f.kubedevaiops.fleet.v1.ResourceR\asession\"_\n" +
 	"\x0fGetTraceRequest\x12\x12\n" +
 	"\x04plan\x18\x01 \x01(\tR\x04plan\x12\x19\n" +
@@ -6588,7 +6694,7 @@ const file_fleet_v1_fleet_proto_rawDesc = "" +
 	"\x05index\x18\x01 \x01(\x04R\x05index*O\n" +
 	"\x0fReadConsistency\x12 \n" +
 	"\x1cREAD_CONSISTENCY_UNSPECIFIED\x10\x00\x12\x1a\n" +
-	"\x16READ_CONSISTENCY_STALE\x10\x012\x8c'\n" +
+	"\x16READ_CONSISTENCY_STALE\x10\x012\x84(\n" +
 	"\x05Fleet\x12g\n" +
 	"\fListClusters\x12*.kubedevaiops.fleet.v1.ListClustersRequest\x1a+.kubedevaiops.fleet.v1.ListClustersResponse\x12a\n" +
 	"\n" +
@@ -6628,7 +6734,8 @@ const file_fleet_v1_fleet_proto_rawDesc = "" +
 	"\rListKnowledge\x12+.kubedevaiops.fleet.v1.ListKnowledgeRequest\x1a,.kubedevaiops.fleet.v1.ListKnowledgeResponse\x12[\n" +
 	"\bGetTrace\x12&.kubedevaiops.fleet.v1.GetTraceRequest\x1a'.kubedevaiops.fleet.v1.GetTraceResponse\x12v\n" +
 	"\x11ListJulesSessions\x12/.kubedevaiops.fleet.v1.ListJulesSessionsRequest\x1a0.kubedevaiops.fleet.v1.ListJulesSessionsResponse\x12p\n" +
-	"\x0fGetJulesSession\x12-.kubedevaiops.fleet.v1.GetJulesSessionRequest\x1a..kubedevaiops.fleet.v1.GetJulesSessionResponse\x12L\n" +
+	"\x0fGetJulesSession\x12-.kubedevaiops.fleet.v1.GetJulesSessionRequest\x1a..kubedevaiops.fleet.v1.GetJulesSessionResponse\x12v\n" +
+	"\x11ReplyJulesSession\x12/.kubedevaiops.fleet.v1.ReplyJulesSessionRequest\x1a0.kubedevaiops.fleet.v1.ReplyJulesSessionResponse\x12L\n" +
 	"\x03Ask\x12!.kubedevaiops.fleet.v1.AskRequest\x1a\".kubedevaiops.fleet.v1.AskResponse\x12d\n" +
 	"\vExplainPlan\x12).kubedevaiops.fleet.v1.ExplainPlanRequest\x1a*.kubedevaiops.fleet.v1.ExplainPlanResponse\x12j\n" +
 	"\rListApprovals\x12+.kubedevaiops.fleet.v1.ListApprovalsRequest\x1a,.kubedevaiops.fleet.v1.ListApprovalsResponse\x12d\n" +
@@ -6655,7 +6762,7 @@ func file_fleet_v1_fleet_proto_rawDescGZIP() []byte {
 }
 
 var file_fleet_v1_fleet_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_fleet_v1_fleet_proto_msgTypes = make([]protoimpl.MessageInfo, 103)
+var file_fleet_v1_fleet_proto_msgTypes = make([]protoimpl.MessageInfo, 105)
 var file_fleet_v1_fleet_proto_goTypes = []any{
 	(ReadConsistency)(0),                   // 0: kubedevaiops.fleet.v1.ReadConsistency
 	(*ListClustersRequest)(nil),            // 1: kubedevaiops.fleet.v1.ListClustersRequest
@@ -6729,222 +6836,227 @@ var file_fleet_v1_fleet_proto_goTypes = []any{
 	(*ListJulesSessionsResponse)(nil),      // 69: kubedevaiops.fleet.v1.ListJulesSessionsResponse
 	(*GetJulesSessionRequest)(nil),         // 70: kubedevaiops.fleet.v1.GetJulesSessionRequest
 	(*GetJulesSessionResponse)(nil),        // 71: kubedevaiops.fleet.v1.GetJulesSessionResponse
-	(*GetTraceRequest)(nil),                // 72: kubedevaiops.fleet.v1.GetTraceRequest
-	(*TraceSpan)(nil),                      // 73: kubedevaiops.fleet.v1.TraceSpan
-	(*GetTraceResponse)(nil),               // 74: kubedevaiops.fleet.v1.GetTraceResponse
-	(*AIAnswerSource)(nil),                 // 75: kubedevaiops.fleet.v1.AIAnswerSource
-	(*AskRequest)(nil),                     // 76: kubedevaiops.fleet.v1.AskRequest
-	(*AskResponse)(nil),                    // 77: kubedevaiops.fleet.v1.AskResponse
-	(*ExplainPlanRequest)(nil),             // 78: kubedevaiops.fleet.v1.ExplainPlanRequest
-	(*ExplainPlanResponse)(nil),            // 79: kubedevaiops.fleet.v1.ExplainPlanResponse
-	(*ListApprovalsRequest)(nil),           // 80: kubedevaiops.fleet.v1.ListApprovalsRequest
-	(*ListApprovalsResponse)(nil),          // 81: kubedevaiops.fleet.v1.ListApprovalsResponse
-	(*GetApprovalRequest)(nil),             // 82: kubedevaiops.fleet.v1.GetApprovalRequest
-	(*GetApprovalResponse)(nil),            // 83: kubedevaiops.fleet.v1.GetApprovalResponse
-	(*AuditRecord)(nil),                    // 84: kubedevaiops.fleet.v1.AuditRecord
-	(*ListAuditRequest)(nil),               // 85: kubedevaiops.fleet.v1.ListAuditRequest
-	(*ListAuditResponse)(nil),              // 86: kubedevaiops.fleet.v1.ListAuditResponse
-	(*VerifyAuditRequest)(nil),             // 87: kubedevaiops.fleet.v1.VerifyAuditRequest
-	(*VerifyAuditResponse)(nil),            // 88: kubedevaiops.fleet.v1.VerifyAuditResponse
-	(*ListMembersRequest)(nil),             // 89: kubedevaiops.fleet.v1.ListMembersRequest
-	(*HubMember)(nil),                      // 90: kubedevaiops.fleet.v1.HubMember
-	(*ListMembersResponse)(nil),            // 91: kubedevaiops.fleet.v1.ListMembersResponse
-	(*JoinMemberRequest)(nil),              // 92: kubedevaiops.fleet.v1.JoinMemberRequest
-	(*JoinMemberResponse)(nil),             // 93: kubedevaiops.fleet.v1.JoinMemberResponse
-	(*LeaveMemberRequest)(nil),             // 94: kubedevaiops.fleet.v1.LeaveMemberRequest
-	(*LeaveMemberResponse)(nil),            // 95: kubedevaiops.fleet.v1.LeaveMemberResponse
-	(*SaveSnapshotRequest)(nil),            // 96: kubedevaiops.fleet.v1.SaveSnapshotRequest
-	(*SaveSnapshotResponse)(nil),           // 97: kubedevaiops.fleet.v1.SaveSnapshotResponse
-	(*RestoreSnapshotRequest)(nil),         // 98: kubedevaiops.fleet.v1.RestoreSnapshotRequest
-	(*RestoreSnapshotResponse)(nil),        // 99: kubedevaiops.fleet.v1.RestoreSnapshotResponse
-	nil,                                    // 100: kubedevaiops.fleet.v1.LabelClusterRequest.SetEntry
-	nil,                                    // 101: kubedevaiops.fleet.v1.BootstrapToken.ClusterLabelsEntry
-	nil,                                    // 102: kubedevaiops.fleet.v1.CreateTokenRequest.ClusterLabelsEntry
-	nil,                                    // 103: kubedevaiops.fleet.v1.TraceSpan.AttributesEntry
-	(*Resource)(nil),                       // 104: kubedevaiops.fleet.v1.Resource
-	(*timestamppb.Timestamp)(nil),          // 105: google.protobuf.Timestamp
-	(*InventoryObject)(nil),                // 106: kubedevaiops.fleet.v1.InventoryObject
-	(*durationpb.Duration)(nil),            // 107: google.protobuf.Duration
+	(*ReplyJulesSessionRequest)(nil),       // 72: kubedevaiops.fleet.v1.ReplyJulesSessionRequest
+	(*ReplyJulesSessionResponse)(nil),      // 73: kubedevaiops.fleet.v1.ReplyJulesSessionResponse
+	(*GetTraceRequest)(nil),                // 74: kubedevaiops.fleet.v1.GetTraceRequest
+	(*TraceSpan)(nil),                      // 75: kubedevaiops.fleet.v1.TraceSpan
+	(*GetTraceResponse)(nil),               // 76: kubedevaiops.fleet.v1.GetTraceResponse
+	(*AIAnswerSource)(nil),                 // 77: kubedevaiops.fleet.v1.AIAnswerSource
+	(*AskRequest)(nil),                     // 78: kubedevaiops.fleet.v1.AskRequest
+	(*AskResponse)(nil),                    // 79: kubedevaiops.fleet.v1.AskResponse
+	(*ExplainPlanRequest)(nil),             // 80: kubedevaiops.fleet.v1.ExplainPlanRequest
+	(*ExplainPlanResponse)(nil),            // 81: kubedevaiops.fleet.v1.ExplainPlanResponse
+	(*ListApprovalsRequest)(nil),           // 82: kubedevaiops.fleet.v1.ListApprovalsRequest
+	(*ListApprovalsResponse)(nil),          // 83: kubedevaiops.fleet.v1.ListApprovalsResponse
+	(*GetApprovalRequest)(nil),             // 84: kubedevaiops.fleet.v1.GetApprovalRequest
+	(*GetApprovalResponse)(nil),            // 85: kubedevaiops.fleet.v1.GetApprovalResponse
+	(*AuditRecord)(nil),                    // 86: kubedevaiops.fleet.v1.AuditRecord
+	(*ListAuditRequest)(nil),               // 87: kubedevaiops.fleet.v1.ListAuditRequest
+	(*ListAuditResponse)(nil),              // 88: kubedevaiops.fleet.v1.ListAuditResponse
+	(*VerifyAuditRequest)(nil),             // 89: kubedevaiops.fleet.v1.VerifyAuditRequest
+	(*VerifyAuditResponse)(nil),            // 90: kubedevaiops.fleet.v1.VerifyAuditResponse
+	(*ListMembersRequest)(nil),             // 91: kubedevaiops.fleet.v1.ListMembersRequest
+	(*HubMember)(nil),                      // 92: kubedevaiops.fleet.v1.HubMember
+	(*ListMembersResponse)(nil),            // 93: kubedevaiops.fleet.v1.ListMembersResponse
+	(*JoinMemberRequest)(nil),              // 94: kubedevaiops.fleet.v1.JoinMemberRequest
+	(*JoinMemberResponse)(nil),             // 95: kubedevaiops.fleet.v1.JoinMemberResponse
+	(*LeaveMemberRequest)(nil),             // 96: kubedevaiops.fleet.v1.LeaveMemberRequest
+	(*LeaveMemberResponse)(nil),            // 97: kubedevaiops.fleet.v1.LeaveMemberResponse
+	(*SaveSnapshotRequest)(nil),            // 98: kubedevaiops.fleet.v1.SaveSnapshotRequest
+	(*SaveSnapshotResponse)(nil),           // 99: kubedevaiops.fleet.v1.SaveSnapshotResponse
+	(*RestoreSnapshotRequest)(nil),         // 100: kubedevaiops.fleet.v1.RestoreSnapshotRequest
+	(*RestoreSnapshotResponse)(nil),        // 101: kubedevaiops.fleet.v1.RestoreSnapshotResponse
+	nil,                                    // 102: kubedevaiops.fleet.v1.LabelClusterRequest.SetEntry
+	nil,                                    // 103: kubedevaiops.fleet.v1.BootstrapToken.ClusterLabelsEntry
+	nil,                                    // 104: kubedevaiops.fleet.v1.CreateTokenRequest.ClusterLabelsEntry
+	nil,                                    // 105: kubedevaiops.fleet.v1.TraceSpan.AttributesEntry
+	(*Resource)(nil),                       // 106: kubedevaiops.fleet.v1.Resource
+	(*timestamppb.Timestamp)(nil),          // 107: google.protobuf.Timestamp
+	(*InventoryObject)(nil),                // 108: kubedevaiops.fleet.v1.InventoryObject
+	(*durationpb.Duration)(nil),            // 109: google.protobuf.Duration
 }
 var file_fleet_v1_fleet_proto_depIdxs = []int32{
 	0,   // 0: kubedevaiops.fleet.v1.ListClustersRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
-	104, // 1: kubedevaiops.fleet.v1.ListClustersResponse.clusters:type_name -> kubedevaiops.fleet.v1.Resource
+	106, // 1: kubedevaiops.fleet.v1.ListClustersResponse.clusters:type_name -> kubedevaiops.fleet.v1.Resource
 	0,   // 2: kubedevaiops.fleet.v1.GetClusterRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
-	104, // 3: kubedevaiops.fleet.v1.GetClusterResponse.cluster:type_name -> kubedevaiops.fleet.v1.Resource
-	104, // 4: kubedevaiops.fleet.v1.AcceptClusterResponse.cluster:type_name -> kubedevaiops.fleet.v1.Resource
-	104, // 5: kubedevaiops.fleet.v1.DenyClusterResponse.cluster:type_name -> kubedevaiops.fleet.v1.Resource
-	100, // 6: kubedevaiops.fleet.v1.LabelClusterRequest.set:type_name -> kubedevaiops.fleet.v1.LabelClusterRequest.SetEntry
-	104, // 7: kubedevaiops.fleet.v1.LabelClusterResponse.cluster:type_name -> kubedevaiops.fleet.v1.Resource
-	105, // 8: kubedevaiops.fleet.v1.GetClusterInventoryResponse.observed_at:type_name -> google.protobuf.Timestamp
-	106, // 9: kubedevaiops.fleet.v1.GetClusterInventoryResponse.objects:type_name -> kubedevaiops.fleet.v1.InventoryObject
-	105, // 10: kubedevaiops.fleet.v1.BootstrapToken.create_time:type_name -> google.protobuf.Timestamp
-	105, // 11: kubedevaiops.fleet.v1.BootstrapToken.expire_time:type_name -> google.protobuf.Timestamp
-	101, // 12: kubedevaiops.fleet.v1.BootstrapToken.cluster_labels:type_name -> kubedevaiops.fleet.v1.BootstrapToken.ClusterLabelsEntry
-	107, // 13: kubedevaiops.fleet.v1.CreateTokenRequest.ttl:type_name -> google.protobuf.Duration
-	102, // 14: kubedevaiops.fleet.v1.CreateTokenRequest.cluster_labels:type_name -> kubedevaiops.fleet.v1.CreateTokenRequest.ClusterLabelsEntry
+	106, // 3: kubedevaiops.fleet.v1.GetClusterResponse.cluster:type_name -> kubedevaiops.fleet.v1.Resource
+	106, // 4: kubedevaiops.fleet.v1.AcceptClusterResponse.cluster:type_name -> kubedevaiops.fleet.v1.Resource
+	106, // 5: kubedevaiops.fleet.v1.DenyClusterResponse.cluster:type_name -> kubedevaiops.fleet.v1.Resource
+	102, // 6: kubedevaiops.fleet.v1.LabelClusterRequest.set:type_name -> kubedevaiops.fleet.v1.LabelClusterRequest.SetEntry
+	106, // 7: kubedevaiops.fleet.v1.LabelClusterResponse.cluster:type_name -> kubedevaiops.fleet.v1.Resource
+	107, // 8: kubedevaiops.fleet.v1.GetClusterInventoryResponse.observed_at:type_name -> google.protobuf.Timestamp
+	108, // 9: kubedevaiops.fleet.v1.GetClusterInventoryResponse.objects:type_name -> kubedevaiops.fleet.v1.InventoryObject
+	107, // 10: kubedevaiops.fleet.v1.BootstrapToken.create_time:type_name -> google.protobuf.Timestamp
+	107, // 11: kubedevaiops.fleet.v1.BootstrapToken.expire_time:type_name -> google.protobuf.Timestamp
+	103, // 12: kubedevaiops.fleet.v1.BootstrapToken.cluster_labels:type_name -> kubedevaiops.fleet.v1.BootstrapToken.ClusterLabelsEntry
+	109, // 13: kubedevaiops.fleet.v1.CreateTokenRequest.ttl:type_name -> google.protobuf.Duration
+	104, // 14: kubedevaiops.fleet.v1.CreateTokenRequest.cluster_labels:type_name -> kubedevaiops.fleet.v1.CreateTokenRequest.ClusterLabelsEntry
 	13,  // 15: kubedevaiops.fleet.v1.CreateTokenResponse.token:type_name -> kubedevaiops.fleet.v1.BootstrapToken
 	0,   // 16: kubedevaiops.fleet.v1.ListTokensRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
 	13,  // 17: kubedevaiops.fleet.v1.ListTokensResponse.tokens:type_name -> kubedevaiops.fleet.v1.BootstrapToken
 	13,  // 18: kubedevaiops.fleet.v1.RevokeTokenResponse.token:type_name -> kubedevaiops.fleet.v1.BootstrapToken
-	104, // 19: kubedevaiops.fleet.v1.ApplyClusterSetRequest.cluster_set:type_name -> kubedevaiops.fleet.v1.Resource
-	104, // 20: kubedevaiops.fleet.v1.ApplyClusterSetResponse.cluster_set:type_name -> kubedevaiops.fleet.v1.Resource
+	106, // 19: kubedevaiops.fleet.v1.ApplyClusterSetRequest.cluster_set:type_name -> kubedevaiops.fleet.v1.Resource
+	106, // 20: kubedevaiops.fleet.v1.ApplyClusterSetResponse.cluster_set:type_name -> kubedevaiops.fleet.v1.Resource
 	0,   // 21: kubedevaiops.fleet.v1.GetClusterSetRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
-	104, // 22: kubedevaiops.fleet.v1.GetClusterSetResponse.cluster_set:type_name -> kubedevaiops.fleet.v1.Resource
+	106, // 22: kubedevaiops.fleet.v1.GetClusterSetResponse.cluster_set:type_name -> kubedevaiops.fleet.v1.Resource
 	0,   // 23: kubedevaiops.fleet.v1.ListClusterSetsRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
-	104, // 24: kubedevaiops.fleet.v1.ListClusterSetsResponse.cluster_sets:type_name -> kubedevaiops.fleet.v1.Resource
-	104, // 25: kubedevaiops.fleet.v1.ApplyPlacementRequest.placement:type_name -> kubedevaiops.fleet.v1.Resource
-	104, // 26: kubedevaiops.fleet.v1.ApplyPlacementResponse.placement:type_name -> kubedevaiops.fleet.v1.Resource
+	106, // 24: kubedevaiops.fleet.v1.ListClusterSetsResponse.cluster_sets:type_name -> kubedevaiops.fleet.v1.Resource
+	106, // 25: kubedevaiops.fleet.v1.ApplyPlacementRequest.placement:type_name -> kubedevaiops.fleet.v1.Resource
+	106, // 26: kubedevaiops.fleet.v1.ApplyPlacementResponse.placement:type_name -> kubedevaiops.fleet.v1.Resource
 	0,   // 27: kubedevaiops.fleet.v1.GetPlacementRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
-	104, // 28: kubedevaiops.fleet.v1.GetPlacementResponse.placement:type_name -> kubedevaiops.fleet.v1.Resource
+	106, // 28: kubedevaiops.fleet.v1.GetPlacementResponse.placement:type_name -> kubedevaiops.fleet.v1.Resource
 	0,   // 29: kubedevaiops.fleet.v1.ListPlacementsRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
-	104, // 30: kubedevaiops.fleet.v1.ListPlacementsResponse.placements:type_name -> kubedevaiops.fleet.v1.Resource
+	106, // 30: kubedevaiops.fleet.v1.ListPlacementsResponse.placements:type_name -> kubedevaiops.fleet.v1.Resource
 	0,   // 31: kubedevaiops.fleet.v1.ListPlacementDecisionsRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
-	104, // 32: kubedevaiops.fleet.v1.ListPlacementDecisionsResponse.decisions:type_name -> kubedevaiops.fleet.v1.Resource
-	104, // 33: kubedevaiops.fleet.v1.ApplyPolicyRequest.policy:type_name -> kubedevaiops.fleet.v1.Resource
-	104, // 34: kubedevaiops.fleet.v1.ApplyPolicyResponse.policy:type_name -> kubedevaiops.fleet.v1.Resource
+	106, // 32: kubedevaiops.fleet.v1.ListPlacementDecisionsResponse.decisions:type_name -> kubedevaiops.fleet.v1.Resource
+	106, // 33: kubedevaiops.fleet.v1.ApplyPolicyRequest.policy:type_name -> kubedevaiops.fleet.v1.Resource
+	106, // 34: kubedevaiops.fleet.v1.ApplyPolicyResponse.policy:type_name -> kubedevaiops.fleet.v1.Resource
 	0,   // 35: kubedevaiops.fleet.v1.GetPolicyRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
-	104, // 36: kubedevaiops.fleet.v1.GetPolicyResponse.policy:type_name -> kubedevaiops.fleet.v1.Resource
+	106, // 36: kubedevaiops.fleet.v1.GetPolicyResponse.policy:type_name -> kubedevaiops.fleet.v1.Resource
 	0,   // 37: kubedevaiops.fleet.v1.ListPoliciesRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
-	104, // 38: kubedevaiops.fleet.v1.ListPoliciesResponse.policies:type_name -> kubedevaiops.fleet.v1.Resource
-	104, // 39: kubedevaiops.fleet.v1.ApplyApplicationRequest.application:type_name -> kubedevaiops.fleet.v1.Resource
-	104, // 40: kubedevaiops.fleet.v1.ApplyApplicationResponse.application:type_name -> kubedevaiops.fleet.v1.Resource
+	106, // 38: kubedevaiops.fleet.v1.ListPoliciesResponse.policies:type_name -> kubedevaiops.fleet.v1.Resource
+	106, // 39: kubedevaiops.fleet.v1.ApplyApplicationRequest.application:type_name -> kubedevaiops.fleet.v1.Resource
+	106, // 40: kubedevaiops.fleet.v1.ApplyApplicationResponse.application:type_name -> kubedevaiops.fleet.v1.Resource
 	0,   // 41: kubedevaiops.fleet.v1.GetApplicationRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
-	104, // 42: kubedevaiops.fleet.v1.GetApplicationResponse.application:type_name -> kubedevaiops.fleet.v1.Resource
+	106, // 42: kubedevaiops.fleet.v1.GetApplicationResponse.application:type_name -> kubedevaiops.fleet.v1.Resource
 	0,   // 43: kubedevaiops.fleet.v1.ListApplicationsRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
-	104, // 44: kubedevaiops.fleet.v1.ListApplicationsResponse.applications:type_name -> kubedevaiops.fleet.v1.Resource
+	106, // 44: kubedevaiops.fleet.v1.ListApplicationsResponse.applications:type_name -> kubedevaiops.fleet.v1.Resource
 	0,   // 45: kubedevaiops.fleet.v1.ListPlansRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
-	104, // 46: kubedevaiops.fleet.v1.ListPlansResponse.plans:type_name -> kubedevaiops.fleet.v1.Resource
+	106, // 46: kubedevaiops.fleet.v1.ListPlansResponse.plans:type_name -> kubedevaiops.fleet.v1.Resource
 	0,   // 47: kubedevaiops.fleet.v1.GetPlanRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
-	104, // 48: kubedevaiops.fleet.v1.GetPlanResponse.plan:type_name -> kubedevaiops.fleet.v1.Resource
-	104, // 49: kubedevaiops.fleet.v1.ApprovePlanResponse.plan:type_name -> kubedevaiops.fleet.v1.Resource
-	104, // 50: kubedevaiops.fleet.v1.ApprovePlanResponse.approval:type_name -> kubedevaiops.fleet.v1.Resource
-	104, // 51: kubedevaiops.fleet.v1.RejectPlanResponse.plan:type_name -> kubedevaiops.fleet.v1.Resource
-	104, // 52: kubedevaiops.fleet.v1.RejectPlanResponse.approval:type_name -> kubedevaiops.fleet.v1.Resource
+	106, // 48: kubedevaiops.fleet.v1.GetPlanResponse.plan:type_name -> kubedevaiops.fleet.v1.Resource
+	106, // 49: kubedevaiops.fleet.v1.ApprovePlanResponse.plan:type_name -> kubedevaiops.fleet.v1.Resource
+	106, // 50: kubedevaiops.fleet.v1.ApprovePlanResponse.approval:type_name -> kubedevaiops.fleet.v1.Resource
+	106, // 51: kubedevaiops.fleet.v1.RejectPlanResponse.plan:type_name -> kubedevaiops.fleet.v1.Resource
+	106, // 52: kubedevaiops.fleet.v1.RejectPlanResponse.approval:type_name -> kubedevaiops.fleet.v1.Resource
 	0,   // 53: kubedevaiops.fleet.v1.ListIncidentsRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
-	104, // 54: kubedevaiops.fleet.v1.ListIncidentsResponse.incidents:type_name -> kubedevaiops.fleet.v1.Resource
+	106, // 54: kubedevaiops.fleet.v1.ListIncidentsResponse.incidents:type_name -> kubedevaiops.fleet.v1.Resource
 	0,   // 55: kubedevaiops.fleet.v1.ListActionsRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
-	104, // 56: kubedevaiops.fleet.v1.ListActionsResponse.actions:type_name -> kubedevaiops.fleet.v1.Resource
+	106, // 56: kubedevaiops.fleet.v1.ListActionsResponse.actions:type_name -> kubedevaiops.fleet.v1.Resource
 	0,   // 57: kubedevaiops.fleet.v1.ListKnowledgeRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
-	104, // 58: kubedevaiops.fleet.v1.ListKnowledgeResponse.entries:type_name -> kubedevaiops.fleet.v1.Resource
+	106, // 58: kubedevaiops.fleet.v1.ListKnowledgeResponse.entries:type_name -> kubedevaiops.fleet.v1.Resource
 	0,   // 59: kubedevaiops.fleet.v1.ListJulesSessionsRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
-	104, // 60: kubedevaiops.fleet.v1.ListJulesSessionsResponse.sessions:type_name -> kubedevaiops.fleet.v1.Resource
+	106, // 60: kubedevaiops.fleet.v1.ListJulesSessionsResponse.sessions:type_name -> kubedevaiops.fleet.v1.Resource
 	0,   // 61: kubedevaiops.fleet.v1.GetJulesSessionRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
-	104, // 62: kubedevaiops.fleet.v1.GetJulesSessionResponse.session:type_name -> kubedevaiops.fleet.v1.Resource
-	105, // 63: kubedevaiops.fleet.v1.TraceSpan.start_time:type_name -> google.protobuf.Timestamp
-	105, // 64: kubedevaiops.fleet.v1.TraceSpan.end_time:type_name -> google.protobuf.Timestamp
-	103, // 65: kubedevaiops.fleet.v1.TraceSpan.attributes:type_name -> kubedevaiops.fleet.v1.TraceSpan.AttributesEntry
-	73,  // 66: kubedevaiops.fleet.v1.GetTraceResponse.spans:type_name -> kubedevaiops.fleet.v1.TraceSpan
-	75,  // 67: kubedevaiops.fleet.v1.AskResponse.source:type_name -> kubedevaiops.fleet.v1.AIAnswerSource
-	75,  // 68: kubedevaiops.fleet.v1.ExplainPlanResponse.source:type_name -> kubedevaiops.fleet.v1.AIAnswerSource
-	0,   // 69: kubedevaiops.fleet.v1.ListApprovalsRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
-	104, // 70: kubedevaiops.fleet.v1.ListApprovalsResponse.approvals:type_name -> kubedevaiops.fleet.v1.Resource
-	0,   // 71: kubedevaiops.fleet.v1.GetApprovalRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
-	104, // 72: kubedevaiops.fleet.v1.GetApprovalResponse.approval:type_name -> kubedevaiops.fleet.v1.Resource
-	105, // 73: kubedevaiops.fleet.v1.AuditRecord.time:type_name -> google.protobuf.Timestamp
-	0,   // 74: kubedevaiops.fleet.v1.ListAuditRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
-	84,  // 75: kubedevaiops.fleet.v1.ListAuditResponse.records:type_name -> kubedevaiops.fleet.v1.AuditRecord
-	90,  // 76: kubedevaiops.fleet.v1.ListMembersResponse.members:type_name -> kubedevaiops.fleet.v1.HubMember
-	90,  // 77: kubedevaiops.fleet.v1.JoinMemberResponse.members:type_name -> kubedevaiops.fleet.v1.HubMember
-	90,  // 78: kubedevaiops.fleet.v1.LeaveMemberResponse.members:type_name -> kubedevaiops.fleet.v1.HubMember
-	1,   // 79: kubedevaiops.fleet.v1.Fleet.ListClusters:input_type -> kubedevaiops.fleet.v1.ListClustersRequest
-	3,   // 80: kubedevaiops.fleet.v1.Fleet.GetCluster:input_type -> kubedevaiops.fleet.v1.GetClusterRequest
-	5,   // 81: kubedevaiops.fleet.v1.Fleet.AcceptCluster:input_type -> kubedevaiops.fleet.v1.AcceptClusterRequest
-	7,   // 82: kubedevaiops.fleet.v1.Fleet.DenyCluster:input_type -> kubedevaiops.fleet.v1.DenyClusterRequest
-	9,   // 83: kubedevaiops.fleet.v1.Fleet.LabelCluster:input_type -> kubedevaiops.fleet.v1.LabelClusterRequest
-	11,  // 84: kubedevaiops.fleet.v1.Fleet.GetClusterInventory:input_type -> kubedevaiops.fleet.v1.GetClusterInventoryRequest
-	14,  // 85: kubedevaiops.fleet.v1.Fleet.CreateToken:input_type -> kubedevaiops.fleet.v1.CreateTokenRequest
-	16,  // 86: kubedevaiops.fleet.v1.Fleet.ListTokens:input_type -> kubedevaiops.fleet.v1.ListTokensRequest
-	18,  // 87: kubedevaiops.fleet.v1.Fleet.RevokeToken:input_type -> kubedevaiops.fleet.v1.RevokeTokenRequest
-	20,  // 88: kubedevaiops.fleet.v1.Fleet.ApplyClusterSet:input_type -> kubedevaiops.fleet.v1.ApplyClusterSetRequest
-	22,  // 89: kubedevaiops.fleet.v1.Fleet.GetClusterSet:input_type -> kubedevaiops.fleet.v1.GetClusterSetRequest
-	24,  // 90: kubedevaiops.fleet.v1.Fleet.ListClusterSets:input_type -> kubedevaiops.fleet.v1.ListClusterSetsRequest
-	26,  // 91: kubedevaiops.fleet.v1.Fleet.DeleteClusterSet:input_type -> kubedevaiops.fleet.v1.DeleteClusterSetRequest
-	28,  // 92: kubedevaiops.fleet.v1.Fleet.ApplyPlacement:input_type -> kubedevaiops.fleet.v1.ApplyPlacementRequest
-	30,  // 93: kubedevaiops.fleet.v1.Fleet.GetPlacement:input_type -> kubedevaiops.fleet.v1.GetPlacementRequest
-	32,  // 94: kubedevaiops.fleet.v1.Fleet.ListPlacements:input_type -> kubedevaiops.fleet.v1.ListPlacementsRequest
-	34,  // 95: kubedevaiops.fleet.v1.Fleet.DeletePlacement:input_type -> kubedevaiops.fleet.v1.DeletePlacementRequest
-	36,  // 96: kubedevaiops.fleet.v1.Fleet.ListPlacementDecisions:input_type -> kubedevaiops.fleet.v1.ListPlacementDecisionsRequest
-	38,  // 97: kubedevaiops.fleet.v1.Fleet.ApplyPolicy:input_type -> kubedevaiops.fleet.v1.ApplyPolicyRequest
-	40,  // 98: kubedevaiops.fleet.v1.Fleet.GetPolicy:input_type -> kubedevaiops.fleet.v1.GetPolicyRequest
-	42,  // 99: kubedevaiops.fleet.v1.Fleet.ListPolicies:input_type -> kubedevaiops.fleet.v1.ListPoliciesRequest
-	44,  // 100: kubedevaiops.fleet.v1.Fleet.DeletePolicy:input_type -> kubedevaiops.fleet.v1.DeletePolicyRequest
-	46,  // 101: kubedevaiops.fleet.v1.Fleet.ApplyApplication:input_type -> kubedevaiops.fleet.v1.ApplyApplicationRequest
-	48,  // 102: kubedevaiops.fleet.v1.Fleet.GetApplication:input_type -> kubedevaiops.fleet.v1.GetApplicationRequest
-	50,  // 103: kubedevaiops.fleet.v1.Fleet.ListApplications:input_type -> kubedevaiops.fleet.v1.ListApplicationsRequest
-	52,  // 104: kubedevaiops.fleet.v1.Fleet.DeleteApplication:input_type -> kubedevaiops.fleet.v1.DeleteApplicationRequest
-	54,  // 105: kubedevaiops.fleet.v1.Fleet.ListPlans:input_type -> kubedevaiops.fleet.v1.ListPlansRequest
-	56,  // 106: kubedevaiops.fleet.v1.Fleet.GetPlan:input_type -> kubedevaiops.fleet.v1.GetPlanRequest
-	58,  // 107: kubedevaiops.fleet.v1.Fleet.ApprovePlan:input_type -> kubedevaiops.fleet.v1.ApprovePlanRequest
-	60,  // 108: kubedevaiops.fleet.v1.Fleet.RejectPlan:input_type -> kubedevaiops.fleet.v1.RejectPlanRequest
-	62,  // 109: kubedevaiops.fleet.v1.Fleet.ListIncidents:input_type -> kubedevaiops.fleet.v1.ListIncidentsRequest
-	64,  // 110: kubedevaiops.fleet.v1.Fleet.ListActions:input_type -> kubedevaiops.fleet.v1.ListActionsRequest
-	66,  // 111: kubedevaiops.fleet.v1.Fleet.ListKnowledge:input_type -> kubedevaiops.fleet.v1.ListKnowledgeRequest
-	72,  // 112: kubedevaiops.fleet.v1.Fleet.GetTrace:input_type -> kubedevaiops.fleet.v1.GetTraceRequest
-	68,  // 113: kubedevaiops.fleet.v1.Fleet.ListJulesSessions:input_type -> kubedevaiops.fleet.v1.ListJulesSessionsRequest
-	70,  // 114: kubedevaiops.fleet.v1.Fleet.GetJulesSession:input_type -> kubedevaiops.fleet.v1.GetJulesSessionRequest
-	76,  // 115: kubedevaiops.fleet.v1.Fleet.Ask:input_type -> kubedevaiops.fleet.v1.AskRequest
-	78,  // 116: kubedevaiops.fleet.v1.Fleet.ExplainPlan:input_type -> kubedevaiops.fleet.v1.ExplainPlanRequest
-	80,  // 117: kubedevaiops.fleet.v1.Fleet.ListApprovals:input_type -> kubedevaiops.fleet.v1.ListApprovalsRequest
-	82,  // 118: kubedevaiops.fleet.v1.Fleet.GetApproval:input_type -> kubedevaiops.fleet.v1.GetApprovalRequest
-	85,  // 119: kubedevaiops.fleet.v1.Fleet.ListAudit:input_type -> kubedevaiops.fleet.v1.ListAuditRequest
-	87,  // 120: kubedevaiops.fleet.v1.Fleet.VerifyAudit:input_type -> kubedevaiops.fleet.v1.VerifyAuditRequest
-	89,  // 121: kubedevaiops.fleet.v1.Fleet.ListMembers:input_type -> kubedevaiops.fleet.v1.ListMembersRequest
-	92,  // 122: kubedevaiops.fleet.v1.Fleet.JoinMember:input_type -> kubedevaiops.fleet.v1.JoinMemberRequest
-	94,  // 123: kubedevaiops.fleet.v1.Fleet.LeaveMember:input_type -> kubedevaiops.fleet.v1.LeaveMemberRequest
-	96,  // 124: kubedevaiops.fleet.v1.Fleet.SaveSnapshot:input_type -> kubedevaiops.fleet.v1.SaveSnapshotRequest
-	98,  // 125: kubedevaiops.fleet.v1.Fleet.RestoreSnapshot:input_type -> kubedevaiops.fleet.v1.RestoreSnapshotRequest
-	2,   // 126: kubedevaiops.fleet.v1.Fleet.ListClusters:output_type -> kubedevaiops.fleet.v1.ListClustersResponse
-	4,   // 127: kubedevaiops.fleet.v1.Fleet.GetCluster:output_type -> kubedevaiops.fleet.v1.GetClusterResponse
-	6,   // 128: kubedevaiops.fleet.v1.Fleet.AcceptCluster:output_type -> kubedevaiops.fleet.v1.AcceptClusterResponse
-	8,   // 129: kubedevaiops.fleet.v1.Fleet.DenyCluster:output_type -> kubedevaiops.fleet.v1.DenyClusterResponse
-	10,  // 130: kubedevaiops.fleet.v1.Fleet.LabelCluster:output_type -> kubedevaiops.fleet.v1.LabelClusterResponse
-	12,  // 131: kubedevaiops.fleet.v1.Fleet.GetClusterInventory:output_type -> kubedevaiops.fleet.v1.GetClusterInventoryResponse
-	15,  // 132: kubedevaiops.fleet.v1.Fleet.CreateToken:output_type -> kubedevaiops.fleet.v1.CreateTokenResponse
-	17,  // 133: kubedevaiops.fleet.v1.Fleet.ListTokens:output_type -> kubedevaiops.fleet.v1.ListTokensResponse
-	19,  // 134: kubedevaiops.fleet.v1.Fleet.RevokeToken:output_type -> kubedevaiops.fleet.v1.RevokeTokenResponse
-	21,  // 135: kubedevaiops.fleet.v1.Fleet.ApplyClusterSet:output_type -> kubedevaiops.fleet.v1.ApplyClusterSetResponse
-	23,  // 136: kubedevaiops.fleet.v1.Fleet.GetClusterSet:output_type -> kubedevaiops.fleet.v1.GetClusterSetResponse
-	25,  // 137: kubedevaiops.fleet.v1.Fleet.ListClusterSets:output_type -> kubedevaiops.fleet.v1.ListClusterSetsResponse
-	27,  // 138: kubedevaiops.fleet.v1.Fleet.DeleteClusterSet:output_type -> kubedevaiops.fleet.v1.DeleteClusterSetResponse
-	29,  // 139: kubedevaiops.fleet.v1.Fleet.ApplyPlacement:output_type -> kubedevaiops.fleet.v1.ApplyPlacementResponse
-	31,  // 140: kubedevaiops.fleet.v1.Fleet.GetPlacement:output_type -> kubedevaiops.fleet.v1.GetPlacementResponse
-	33,  // 141: kubedevaiops.fleet.v1.Fleet.ListPlacements:output_type -> kubedevaiops.fleet.v1.ListPlacementsResponse
-	35,  // 142: kubedevaiops.fleet.v1.Fleet.DeletePlacement:output_type -> kubedevaiops.fleet.v1.DeletePlacementResponse
-	37,  // 143: kubedevaiops.fleet.v1.Fleet.ListPlacementDecisions:output_type -> kubedevaiops.fleet.v1.ListPlacementDecisionsResponse
-	39,  // 144: kubedevaiops.fleet.v1.Fleet.ApplyPolicy:output_type -> kubedevaiops.fleet.v1.ApplyPolicyResponse
-	41,  // 145: kubedevaiops.fleet.v1.Fleet.GetPolicy:output_type -> kubedevaiops.fleet.v1.GetPolicyResponse
-	43,  // 146: kubedevaiops.fleet.v1.Fleet.ListPolicies:output_type -> kubedevaiops.fleet.v1.ListPoliciesResponse
-	45,  // 147: kubedevaiops.fleet.v1.Fleet.DeletePolicy:output_type -> kubedevaiops.fleet.v1.DeletePolicyResponse
-	47,  // 148: kubedevaiops.fleet.v1.Fleet.ApplyApplication:output_type -> kubedevaiops.fleet.v1.ApplyApplicationResponse
-	49,  // 149: kubedevaiops.fleet.v1.Fleet.GetApplication:output_type -> kubedevaiops.fleet.v1.GetApplicationResponse
-	51,  // 150: kubedevaiops.fleet.v1.Fleet.ListApplications:output_type -> kubedevaiops.fleet.v1.ListApplicationsResponse
-	53,  // 151: kubedevaiops.fleet.v1.Fleet.DeleteApplication:output_type -> kubedevaiops.fleet.v1.DeleteApplicationResponse
-	55,  // 152: kubedevaiops.fleet.v1.Fleet.ListPlans:output_type -> kubedevaiops.fleet.v1.ListPlansResponse
-	57,  // 153: kubedevaiops.fleet.v1.Fleet.GetPlan:output_type -> kubedevaiops.fleet.v1.GetPlanResponse
-	59,  // 154: kubedevaiops.fleet.v1.Fleet.ApprovePlan:output_type -> kubedevaiops.fleet.v1.ApprovePlanResponse
-	61,  // 155: kubedevaiops.fleet.v1.Fleet.RejectPlan:output_type -> kubedevaiops.fleet.v1.RejectPlanResponse
-	63,  // 156: kubedevaiops.fleet.v1.Fleet.ListIncidents:output_type -> kubedevaiops.fleet.v1.ListIncidentsResponse
-	65,  // 157: kubedevaiops.fleet.v1.Fleet.ListActions:output_type -> kubedevaiops.fleet.v1.ListActionsResponse
-	67,  // 158: kubedevaiops.fleet.v1.Fleet.ListKnowledge:output_type -> kubedevaiops.fleet.v1.ListKnowledgeResponse
-	74,  // 159: kubedevaiops.fleet.v1.Fleet.GetTrace:output_type -> kubedevaiops.fleet.v1.GetTraceResponse
-	69,  // 160: kubedevaiops.fleet.v1.Fleet.ListJulesSessions:output_type -> kubedevaiops.fleet.v1.ListJulesSessionsResponse
-	71,  // 161: kubedevaiops.fleet.v1.Fleet.GetJulesSession:output_type -> kubedevaiops.fleet.v1.GetJulesSessionResponse
-	77,  // 162: kubedevaiops.fleet.v1.Fleet.Ask:output_type -> kubedevaiops.fleet.v1.AskResponse
-	79,  // 163: kubedevaiops.fleet.v1.Fleet.ExplainPlan:output_type -> kubedevaiops.fleet.v1.ExplainPlanResponse
-	81,  // 164: kubedevaiops.fleet.v1.Fleet.ListApprovals:output_type -> kubedevaiops.fleet.v1.ListApprovalsResponse
-	83,  // 165: kubedevaiops.fleet.v1.Fleet.GetApproval:output_type -> kubedevaiops.fleet.v1.GetApprovalResponse
-	86,  // 166: kubedevaiops.fleet.v1.Fleet.ListAudit:output_type -> kubedevaiops.fleet.v1.ListAuditResponse
-	88,  // 167: kubedevaiops.fleet.v1.Fleet.VerifyAudit:output_type -> kubedevaiops.fleet.v1.VerifyAuditResponse
-	91,  // 168: kubedevaiops.fleet.v1.Fleet.ListMembers:output_type -> kubedevaiops.fleet.v1.ListMembersResponse
-	93,  // 169: kubedevaiops.fleet.v1.Fleet.JoinMember:output_type -> kubedevaiops.fleet.v1.JoinMemberResponse
-	95,  // 170: kubedevaiops.fleet.v1.Fleet.LeaveMember:output_type -> kubedevaiops.fleet.v1.LeaveMemberResponse
-	97,  // 171: kubedevaiops.fleet.v1.Fleet.SaveSnapshot:output_type -> kubedevaiops.fleet.v1.SaveSnapshotResponse
-	99,  // 172: kubedevaiops.fleet.v1.Fleet.RestoreSnapshot:output_type -> kubedevaiops.fleet.v1.RestoreSnapshotResponse
-	126, // [126:173] is the sub-list for method output_type
-	79,  // [79:126] is the sub-list for method input_type
-	79,  // [79:79] is the sub-list for extension type_name
-	79,  // [79:79] is the sub-list for extension extendee
-	0,   // [0:79] is the sub-list for field type_name
+	106, // 62: kubedevaiops.fleet.v1.GetJulesSessionResponse.session:type_name -> kubedevaiops.fleet.v1.Resource
+	106, // 63: kubedevaiops.fleet.v1.ReplyJulesSessionResponse.session:type_name -> kubedevaiops.fleet.v1.Resource
+	107, // 64: kubedevaiops.fleet.v1.TraceSpan.start_time:type_name -> google.protobuf.Timestamp
+	107, // 65: kubedevaiops.fleet.v1.TraceSpan.end_time:type_name -> google.protobuf.Timestamp
+	105, // 66: kubedevaiops.fleet.v1.TraceSpan.attributes:type_name -> kubedevaiops.fleet.v1.TraceSpan.AttributesEntry
+	75,  // 67: kubedevaiops.fleet.v1.GetTraceResponse.spans:type_name -> kubedevaiops.fleet.v1.TraceSpan
+	77,  // 68: kubedevaiops.fleet.v1.AskResponse.source:type_name -> kubedevaiops.fleet.v1.AIAnswerSource
+	77,  // 69: kubedevaiops.fleet.v1.ExplainPlanResponse.source:type_name -> kubedevaiops.fleet.v1.AIAnswerSource
+	0,   // 70: kubedevaiops.fleet.v1.ListApprovalsRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
+	106, // 71: kubedevaiops.fleet.v1.ListApprovalsResponse.approvals:type_name -> kubedevaiops.fleet.v1.Resource
+	0,   // 72: kubedevaiops.fleet.v1.GetApprovalRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
+	106, // 73: kubedevaiops.fleet.v1.GetApprovalResponse.approval:type_name -> kubedevaiops.fleet.v1.Resource
+	107, // 74: kubedevaiops.fleet.v1.AuditRecord.time:type_name -> google.protobuf.Timestamp
+	0,   // 75: kubedevaiops.fleet.v1.ListAuditRequest.consistency:type_name -> kubedevaiops.fleet.v1.ReadConsistency
+	86,  // 76: kubedevaiops.fleet.v1.ListAuditResponse.records:type_name -> kubedevaiops.fleet.v1.AuditRecord
+	92,  // 77: kubedevaiops.fleet.v1.ListMembersResponse.members:type_name -> kubedevaiops.fleet.v1.HubMember
+	92,  // 78: kubedevaiops.fleet.v1.JoinMemberResponse.members:type_name -> kubedevaiops.fleet.v1.HubMember
+	92,  // 79: kubedevaiops.fleet.v1.LeaveMemberResponse.members:type_name -> kubedevaiops.fleet.v1.HubMember
+	1,   // 80: kubedevaiops.fleet.v1.Fleet.ListClusters:input_type -> kubedevaiops.fleet.v1.ListClustersRequest
+	3,   // 81: kubedevaiops.fleet.v1.Fleet.GetCluster:input_type -> kubedevaiops.fleet.v1.GetClusterRequest
+	5,   // 82: kubedevaiops.fleet.v1.Fleet.AcceptCluster:input_type -> kubedevaiops.fleet.v1.AcceptClusterRequest
+	7,   // 83: kubedevaiops.fleet.v1.Fleet.DenyCluster:input_type -> kubedevaiops.fleet.v1.DenyClusterRequest
+	9,   // 84: kubedevaiops.fleet.v1.Fleet.LabelCluster:input_type -> kubedevaiops.fleet.v1.LabelClusterRequest
+	11,  // 85: kubedevaiops.fleet.v1.Fleet.GetClusterInventory:input_type -> kubedevaiops.fleet.v1.GetClusterInventoryRequest
+	14,  // 86: kubedevaiops.fleet.v1.Fleet.CreateToken:input_type -> kubedevaiops.fleet.v1.CreateTokenRequest
+	16,  // 87: kubedevaiops.fleet.v1.Fleet.ListTokens:input_type -> kubedevaiops.fleet.v1.ListTokensRequest
+	18,  // 88: kubedevaiops.fleet.v1.Fleet.RevokeToken:input_type -> kubedevaiops.fleet.v1.RevokeTokenRequest
+	20,  // 89: kubedevaiops.fleet.v1.Fleet.ApplyClusterSet:input_type -> kubedevaiops.fleet.v1.ApplyClusterSetRequest
+	22,  // 90: kubedevaiops.fleet.v1.Fleet.GetClusterSet:input_type -> kubedevaiops.fleet.v1.GetClusterSetRequest
+	24,  // 91: kubedevaiops.fleet.v1.Fleet.ListClusterSets:input_type -> kubedevaiops.fleet.v1.ListClusterSetsRequest
+	26,  // 92: kubedevaiops.fleet.v1.Fleet.DeleteClusterSet:input_type -> kubedevaiops.fleet.v1.DeleteClusterSetRequest
+	28,  // 93: kubedevaiops.fleet.v1.Fleet.ApplyPlacement:input_type -> kubedevaiops.fleet.v1.ApplyPlacementRequest
+	30,  // 94: kubedevaiops.fleet.v1.Fleet.GetPlacement:input_type -> kubedevaiops.fleet.v1.GetPlacementRequest
+	32,  // 95: kubedevaiops.fleet.v1.Fleet.ListPlacements:input_type -> kubedevaiops.fleet.v1.ListPlacementsRequest
+	34,  // 96: kubedevaiops.fleet.v1.Fleet.DeletePlacement:input_type -> kubedevaiops.fleet.v1.DeletePlacementRequest
+	36,  // 97: kubedevaiops.fleet.v1.Fleet.ListPlacementDecisions:input_type -> kubedevaiops.fleet.v1.ListPlacementDecisionsRequest
+	38,  // 98: kubedevaiops.fleet.v1.Fleet.ApplyPolicy:input_type -> kubedevaiops.fleet.v1.ApplyPolicyRequest
+	40,  // 99: kubedevaiops.fleet.v1.Fleet.GetPolicy:input_type -> kubedevaiops.fleet.v1.GetPolicyRequest
+	42,  // 100: kubedevaiops.fleet.v1.Fleet.ListPolicies:input_type -> kubedevaiops.fleet.v1.ListPoliciesRequest
+	44,  // 101: kubedevaiops.fleet.v1.Fleet.DeletePolicy:input_type -> kubedevaiops.fleet.v1.DeletePolicyRequest
+	46,  // 102: kubedevaiops.fleet.v1.Fleet.ApplyApplication:input_type -> kubedevaiops.fleet.v1.ApplyApplicationRequest
+	48,  // 103: kubedevaiops.fleet.v1.Fleet.GetApplication:input_type -> kubedevaiops.fleet.v1.GetApplicationRequest
+	50,  // 104: kubedevaiops.fleet.v1.Fleet.ListApplications:input_type -> kubedevaiops.fleet.v1.ListApplicationsRequest
+	52,  // 105: kubedevaiops.fleet.v1.Fleet.DeleteApplication:input_type -> kubedevaiops.fleet.v1.DeleteApplicationRequest
+	54,  // 106: kubedevaiops.fleet.v1.Fleet.ListPlans:input_type -> kubedevaiops.fleet.v1.ListPlansRequest
+	56,  // 107: kubedevaiops.fleet.v1.Fleet.GetPlan:input_type -> kubedevaiops.fleet.v1.GetPlanRequest
+	58,  // 108: kubedevaiops.fleet.v1.Fleet.ApprovePlan:input_type -> kubedevaiops.fleet.v1.ApprovePlanRequest
+	60,  // 109: kubedevaiops.fleet.v1.Fleet.RejectPlan:input_type -> kubedevaiops.fleet.v1.RejectPlanRequest
+	62,  // 110: kubedevaiops.fleet.v1.Fleet.ListIncidents:input_type -> kubedevaiops.fleet.v1.ListIncidentsRequest
+	64,  // 111: kubedevaiops.fleet.v1.Fleet.ListActions:input_type -> kubedevaiops.fleet.v1.ListActionsRequest
+	66,  // 112: kubedevaiops.fleet.v1.Fleet.ListKnowledge:input_type -> kubedevaiops.fleet.v1.ListKnowledgeRequest
+	74,  // 113: kubedevaiops.fleet.v1.Fleet.GetTrace:input_type -> kubedevaiops.fleet.v1.GetTraceRequest
+	68,  // 114: kubedevaiops.fleet.v1.Fleet.ListJulesSessions:input_type -> kubedevaiops.fleet.v1.ListJulesSessionsRequest
+	70,  // 115: kubedevaiops.fleet.v1.Fleet.GetJulesSession:input_type -> kubedevaiops.fleet.v1.GetJulesSessionRequest
+	72,  // 116: kubedevaiops.fleet.v1.Fleet.ReplyJulesSession:input_type -> kubedevaiops.fleet.v1.ReplyJulesSessionRequest
+	78,  // 117: kubedevaiops.fleet.v1.Fleet.Ask:input_type -> kubedevaiops.fleet.v1.AskRequest
+	80,  // 118: kubedevaiops.fleet.v1.Fleet.ExplainPlan:input_type -> kubedevaiops.fleet.v1.ExplainPlanRequest
+	82,  // 119: kubedevaiops.fleet.v1.Fleet.ListApprovals:input_type -> kubedevaiops.fleet.v1.ListApprovalsRequest
+	84,  // 120: kubedevaiops.fleet.v1.Fleet.GetApproval:input_type -> kubedevaiops.fleet.v1.GetApprovalRequest
+	87,  // 121: kubedevaiops.fleet.v1.Fleet.ListAudit:input_type -> kubedevaiops.fleet.v1.ListAuditRequest
+	89,  // 122: kubedevaiops.fleet.v1.Fleet.VerifyAudit:input_type -> kubedevaiops.fleet.v1.VerifyAuditRequest
+	91,  // 123: kubedevaiops.fleet.v1.Fleet.ListMembers:input_type -> kubedevaiops.fleet.v1.ListMembersRequest
+	94,  // 124: kubedevaiops.fleet.v1.Fleet.JoinMember:input_type -> kubedevaiops.fleet.v1.JoinMemberRequest
+	96,  // 125: kubedevaiops.fleet.v1.Fleet.LeaveMember:input_type -> kubedevaiops.fleet.v1.LeaveMemberRequest
+	98,  // 126: kubedevaiops.fleet.v1.Fleet.SaveSnapshot:input_type -> kubedevaiops.fleet.v1.SaveSnapshotRequest
+	100, // 127: kubedevaiops.fleet.v1.Fleet.RestoreSnapshot:input_type -> kubedevaiops.fleet.v1.RestoreSnapshotRequest
+	2,   // 128: kubedevaiops.fleet.v1.Fleet.ListClusters:output_type -> kubedevaiops.fleet.v1.ListClustersResponse
+	4,   // 129: kubedevaiops.fleet.v1.Fleet.GetCluster:output_type -> kubedevaiops.fleet.v1.GetClusterResponse
+	6,   // 130: kubedevaiops.fleet.v1.Fleet.AcceptCluster:output_type -> kubedevaiops.fleet.v1.AcceptClusterResponse
+	8,   // 131: kubedevaiops.fleet.v1.Fleet.DenyCluster:output_type -> kubedevaiops.fleet.v1.DenyClusterResponse
+	10,  // 132: kubedevaiops.fleet.v1.Fleet.LabelCluster:output_type -> kubedevaiops.fleet.v1.LabelClusterResponse
+	12,  // 133: kubedevaiops.fleet.v1.Fleet.GetClusterInventory:output_type -> kubedevaiops.fleet.v1.GetClusterInventoryResponse
+	15,  // 134: kubedevaiops.fleet.v1.Fleet.CreateToken:output_type -> kubedevaiops.fleet.v1.CreateTokenResponse
+	17,  // 135: kubedevaiops.fleet.v1.Fleet.ListTokens:output_type -> kubedevaiops.fleet.v1.ListTokensResponse
+	19,  // 136: kubedevaiops.fleet.v1.Fleet.RevokeToken:output_type -> kubedevaiops.fleet.v1.RevokeTokenResponse
+	21,  // 137: kubedevaiops.fleet.v1.Fleet.ApplyClusterSet:output_type -> kubedevaiops.fleet.v1.ApplyClusterSetResponse
+	23,  // 138: kubedevaiops.fleet.v1.Fleet.GetClusterSet:output_type -> kubedevaiops.fleet.v1.GetClusterSetResponse
+	25,  // 139: kubedevaiops.fleet.v1.Fleet.ListClusterSets:output_type -> kubedevaiops.fleet.v1.ListClusterSetsResponse
+	27,  // 140: kubedevaiops.fleet.v1.Fleet.DeleteClusterSet:output_type -> kubedevaiops.fleet.v1.DeleteClusterSetResponse
+	29,  // 141: kubedevaiops.fleet.v1.Fleet.ApplyPlacement:output_type -> kubedevaiops.fleet.v1.ApplyPlacementResponse
+	31,  // 142: kubedevaiops.fleet.v1.Fleet.GetPlacement:output_type -> kubedevaiops.fleet.v1.GetPlacementResponse
+	33,  // 143: kubedevaiops.fleet.v1.Fleet.ListPlacements:output_type -> kubedevaiops.fleet.v1.ListPlacementsResponse
+	35,  // 144: kubedevaiops.fleet.v1.Fleet.DeletePlacement:output_type -> kubedevaiops.fleet.v1.DeletePlacementResponse
+	37,  // 145: kubedevaiops.fleet.v1.Fleet.ListPlacementDecisions:output_type -> kubedevaiops.fleet.v1.ListPlacementDecisionsResponse
+	39,  // 146: kubedevaiops.fleet.v1.Fleet.ApplyPolicy:output_type -> kubedevaiops.fleet.v1.ApplyPolicyResponse
+	41,  // 147: kubedevaiops.fleet.v1.Fleet.GetPolicy:output_type -> kubedevaiops.fleet.v1.GetPolicyResponse
+	43,  // 148: kubedevaiops.fleet.v1.Fleet.ListPolicies:output_type -> kubedevaiops.fleet.v1.ListPoliciesResponse
+	45,  // 149: kubedevaiops.fleet.v1.Fleet.DeletePolicy:output_type -> kubedevaiops.fleet.v1.DeletePolicyResponse
+	47,  // 150: kubedevaiops.fleet.v1.Fleet.ApplyApplication:output_type -> kubedevaiops.fleet.v1.ApplyApplicationResponse
+	49,  // 151: kubedevaiops.fleet.v1.Fleet.GetApplication:output_type -> kubedevaiops.fleet.v1.GetApplicationResponse
+	51,  // 152: kubedevaiops.fleet.v1.Fleet.ListApplications:output_type -> kubedevaiops.fleet.v1.ListApplicationsResponse
+	53,  // 153: kubedevaiops.fleet.v1.Fleet.DeleteApplication:output_type -> kubedevaiops.fleet.v1.DeleteApplicationResponse
+	55,  // 154: kubedevaiops.fleet.v1.Fleet.ListPlans:output_type -> kubedevaiops.fleet.v1.ListPlansResponse
+	57,  // 155: kubedevaiops.fleet.v1.Fleet.GetPlan:output_type -> kubedevaiops.fleet.v1.GetPlanResponse
+	59,  // 156: kubedevaiops.fleet.v1.Fleet.ApprovePlan:output_type -> kubedevaiops.fleet.v1.ApprovePlanResponse
+	61,  // 157: kubedevaiops.fleet.v1.Fleet.RejectPlan:output_type -> kubedevaiops.fleet.v1.RejectPlanResponse
+	63,  // 158: kubedevaiops.fleet.v1.Fleet.ListIncidents:output_type -> kubedevaiops.fleet.v1.ListIncidentsResponse
+	65,  // 159: kubedevaiops.fleet.v1.Fleet.ListActions:output_type -> kubedevaiops.fleet.v1.ListActionsResponse
+	67,  // 160: kubedevaiops.fleet.v1.Fleet.ListKnowledge:output_type -> kubedevaiops.fleet.v1.ListKnowledgeResponse
+	76,  // 161: kubedevaiops.fleet.v1.Fleet.GetTrace:output_type -> kubedevaiops.fleet.v1.GetTraceResponse
+	69,  // 162: kubedevaiops.fleet.v1.Fleet.ListJulesSessions:output_type -> kubedevaiops.fleet.v1.ListJulesSessionsResponse
+	71,  // 163: kubedevaiops.fleet.v1.Fleet.GetJulesSession:output_type -> kubedevaiops.fleet.v1.GetJulesSessionResponse
+	73,  // 164: kubedevaiops.fleet.v1.Fleet.ReplyJulesSession:output_type -> kubedevaiops.fleet.v1.ReplyJulesSessionResponse
+	79,  // 165: kubedevaiops.fleet.v1.Fleet.Ask:output_type -> kubedevaiops.fleet.v1.AskResponse
+	81,  // 166: kubedevaiops.fleet.v1.Fleet.ExplainPlan:output_type -> kubedevaiops.fleet.v1.ExplainPlanResponse
+	83,  // 167: kubedevaiops.fleet.v1.Fleet.ListApprovals:output_type -> kubedevaiops.fleet.v1.ListApprovalsResponse
+	85,  // 168: kubedevaiops.fleet.v1.Fleet.GetApproval:output_type -> kubedevaiops.fleet.v1.GetApprovalResponse
+	88,  // 169: kubedevaiops.fleet.v1.Fleet.ListAudit:output_type -> kubedevaiops.fleet.v1.ListAuditResponse
+	90,  // 170: kubedevaiops.fleet.v1.Fleet.VerifyAudit:output_type -> kubedevaiops.fleet.v1.VerifyAuditResponse
+	93,  // 171: kubedevaiops.fleet.v1.Fleet.ListMembers:output_type -> kubedevaiops.fleet.v1.ListMembersResponse
+	95,  // 172: kubedevaiops.fleet.v1.Fleet.JoinMember:output_type -> kubedevaiops.fleet.v1.JoinMemberResponse
+	97,  // 173: kubedevaiops.fleet.v1.Fleet.LeaveMember:output_type -> kubedevaiops.fleet.v1.LeaveMemberResponse
+	99,  // 174: kubedevaiops.fleet.v1.Fleet.SaveSnapshot:output_type -> kubedevaiops.fleet.v1.SaveSnapshotResponse
+	101, // 175: kubedevaiops.fleet.v1.Fleet.RestoreSnapshot:output_type -> kubedevaiops.fleet.v1.RestoreSnapshotResponse
+	128, // [128:176] is the sub-list for method output_type
+	80,  // [80:128] is the sub-list for method input_type
+	80,  // [80:80] is the sub-list for extension type_name
+	80,  // [80:80] is the sub-list for extension extendee
+	0,   // [0:80] is the sub-list for field type_name
 }
 
 func init() { file_fleet_v1_fleet_proto_init() }
@@ -6960,7 +7072,7 @@ func file_fleet_v1_fleet_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fleet_v1_fleet_proto_rawDesc), len(file_fleet_v1_fleet_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   103,
+			NumMessages:   105,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -57,6 +57,7 @@ const (
 	Fleet_GetTrace_FullMethodName               = "/kubedevaiops.fleet.v1.Fleet/GetTrace"
 	Fleet_ListJulesSessions_FullMethodName      = "/kubedevaiops.fleet.v1.Fleet/ListJulesSessions"
 	Fleet_GetJulesSession_FullMethodName        = "/kubedevaiops.fleet.v1.Fleet/GetJulesSession"
+	Fleet_ReplyJulesSession_FullMethodName      = "/kubedevaiops.fleet.v1.Fleet/ReplyJulesSession"
 	Fleet_Ask_FullMethodName                    = "/kubedevaiops.fleet.v1.Fleet/Ask"
 	Fleet_ExplainPlan_FullMethodName            = "/kubedevaiops.fleet.v1.Fleet/ExplainPlan"
 	Fleet_ListApprovals_FullMethodName          = "/kubedevaiops.fleet.v1.Fleet/ListApprovals"
@@ -156,6 +157,10 @@ type FleetClient interface {
 	ListJulesSessions(ctx context.Context, in *ListJulesSessionsRequest, opts ...grpc.CallOption) (*ListJulesSessionsResponse, error)
 	// GetJulesSession returns one Jules session, with the patch the hub stored.
 	GetJulesSession(ctx context.Context, in *GetJulesSessionRequest, opts ...grpc.CallOption) (*GetJulesSessionResponse, error)
+	// ReplyJulesSession sends a person's message to an active Jules session, e.g. the answer to
+	// the question it asks; the names its prompt kept in the hub are kept there in the message
+	// too. Admins and approvers.
+	ReplyJulesSession(ctx context.Context, in *ReplyJulesSessionRequest, opts ...grpc.CallOption) (*ReplyJulesSessionResponse, error)
 	// Ask answers a question about the fleet, from the provider the hub routes questions to
 	// (the built-in engine when that one fails or may not see the clusters).
 	Ask(ctx context.Context, in *AskRequest, opts ...grpc.CallOption) (*AskResponse, error)
@@ -549,6 +554,16 @@ func (c *fleetClient) GetJulesSession(ctx context.Context, in *GetJulesSessionRe
 	return out, nil
 }
 
+func (c *fleetClient) ReplyJulesSession(ctx context.Context, in *ReplyJulesSessionRequest, opts ...grpc.CallOption) (*ReplyJulesSessionResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReplyJulesSessionResponse)
+	err := c.cc.Invoke(ctx, Fleet_ReplyJulesSession_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *fleetClient) Ask(ctx context.Context, in *AskRequest, opts ...grpc.CallOption) (*AskResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(AskResponse)
@@ -757,6 +772,10 @@ type FleetServer interface {
 	ListJulesSessions(context.Context, *ListJulesSessionsRequest) (*ListJulesSessionsResponse, error)
 	// GetJulesSession returns one Jules session, with the patch the hub stored.
 	GetJulesSession(context.Context, *GetJulesSessionRequest) (*GetJulesSessionResponse, error)
+	// ReplyJulesSession sends a person's message to an active Jules session, e.g. the answer to
+	// the question it asks; the names its prompt kept in the hub are kept there in the message
+	// too. Admins and approvers.
+	ReplyJulesSession(context.Context, *ReplyJulesSessionRequest) (*ReplyJulesSessionResponse, error)
 	// Ask answers a question about the fleet, from the provider the hub routes questions to
 	// (the built-in engine when that one fails or may not see the clusters).
 	Ask(context.Context, *AskRequest) (*AskResponse, error)
@@ -897,6 +916,9 @@ func (UnimplementedFleetServer) ListJulesSessions(context.Context, *ListJulesSes
 }
 func (UnimplementedFleetServer) GetJulesSession(context.Context, *GetJulesSessionRequest) (*GetJulesSessionResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetJulesSession not implemented")
+}
+func (UnimplementedFleetServer) ReplyJulesSession(context.Context, *ReplyJulesSessionRequest) (*ReplyJulesSessionResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ReplyJulesSession not implemented")
 }
 func (UnimplementedFleetServer) Ask(context.Context, *AskRequest) (*AskResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Ask not implemented")
@@ -1600,6 +1622,24 @@ func _Fleet_GetJulesSession_Handler(srv interface{}, ctx context.Context, dec fu
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Fleet_ReplyJulesSession_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReplyJulesSessionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FleetServer).ReplyJulesSession(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Fleet_ReplyJulesSession_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FleetServer).ReplyJulesSession(ctx, req.(*ReplyJulesSessionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Fleet_Ask_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(AskRequest)
 	if err := dec(in); err != nil {
@@ -1930,6 +1970,10 @@ var Fleet_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetJulesSession",
 			Handler:    _Fleet_GetJulesSession_Handler,
+		},
+		{
+			MethodName: "ReplyJulesSession",
+			Handler:    _Fleet_ReplyJulesSession_Handler,
 		},
 		{
 			MethodName: "Ask",
