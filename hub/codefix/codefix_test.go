@@ -238,3 +238,58 @@ func requestsTo(srv *julesserver.Server, suffix string) []julesserver.Request {
 	}
 	return out
 }
+
+// People rejecting the plan close the session (Jules would wait for an approval forever), the
+// same failure is not asked about again, and the application may get a fix for another one.
+func TestRejectedCodeFix(t *testing.T) {
+	ctx := context.Background()
+	fx := newFixture(t)
+	fx.create(t, store.KindManagedApplication, application("checkout", "payments", "prod-eu", "https://github.com/acme/shop.git"))
+	fx.create(t, store.KindIncident, crashing("inc-a", "prod-eu", "payments", "checkout-7d9f8b6c5-x2x7q", "ApplicationError", "pod/CrashLoopBackOff/Error#t-1"))
+	require.NoError(t, fx.fixer.Reconcile(ctx))
+	ids := fx.srv.SessionIDs()
+	require.Len(t, ids, 1)
+	_, err := fx.srv.StepUntilWaiting(ids[0])
+	require.NoError(t, err)
+	require.NoError(t, fx.tracker.PollOnce(ctx))
+	sessions := fx.sessions(t)
+	require.Len(t, sessions, 1)
+	name := sessions[0].Status.PlanRef
+	require.NotEmpty(t, name)
+
+	// A second failure of the same application waits while the first session is open.
+	fx.create(t, store.KindIncident, crashing("inc-b", "prod-eu", "payments", "checkout-7d9f8b6c5-k9m2p", "ApplicationError", "pod/CrashLoopBackOff/Error#t-2"))
+	require.NoError(t, fx.fixer.Reconcile(ctx))
+	require.Len(t, fx.srv.SessionIDs(), 1, "one open code-fix session per application")
+
+	_, err = fx.hub.Decide(ctx, name, "", "alice", "not this way", false)
+	require.NoError(t, err)
+	require.NoError(t, fx.fixer.Reconcile(ctx))
+	closed := fx.sessions(t)[0]
+	assert.Equal(t, hubv1alpha1.JulesClosed, closed.Status.Phase)
+	assert.Contains(t, closed.Status.Message, "was rejected")
+	assert.Empty(t, requestsTo(fx.srv, ":approvePlan"))
+	n := len(fx.srv.Requests())
+	require.NoError(t, fx.tracker.PollOnce(ctx))
+	assert.Len(t, fx.srv.Requests(), n, "a closed session is not polled")
+
+	// Now the other failure gets its session; the rejected one is not asked about again.
+	require.NoError(t, fx.fixer.Reconcile(ctx))
+	require.NoError(t, fx.fixer.Reconcile(ctx))
+	all := fx.sessions(t)
+	require.Len(t, all, 2)
+	assert.Equal(t, "inc-b", all[1].Spec.IncidentRef)
+}
+
+func (fx *fixture) sessions(t *testing.T) []hubv1alpha1.JulesSession {
+	t.Helper()
+	items, _, err := fx.m.Store.List(hubv1alpha1.KindJulesSession, "", "")
+	require.NoError(t, err)
+	var out []hubv1alpha1.JulesSession
+	for _, it := range items {
+		var js hubv1alpha1.JulesSession
+		require.NoError(t, it.Decode(&js))
+		out = append(out, js)
+	}
+	return out
+}

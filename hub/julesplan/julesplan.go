@@ -145,8 +145,8 @@ func Steps(js *hubv1alpha1.JulesSession) string {
 
 // Review moves a plan on while people review it and Jules works: a Proposed plan ends when
 // its session is gone, failed or replaced its plan; once Approved, Jules is told (with the
-// approvers' names) and the plan's Jules condition says so. What comes after (the session's
-// result) is the caller's.
+// approvers' names) and the plan's Jules condition says so; once Rejected, the session is
+// closed. What comes after (the session's result) is the caller's.
 func (ps Plans) Review(ctx context.Context, p *hubv1alpha1.Plan, rv uint64, js *hubv1alpha1.JulesSession) error {
 	julesPlan := p.Annotations[AnnotationJulesPlan]
 	switch p.Status.Phase {
@@ -180,6 +180,11 @@ func (ps Plans) Review(ctx context.Context, p *hubv1alpha1.Plan, rv uint64, js *
 				return ps.SetCondition(ctx, p, rv, CondJules, metav1.ConditionFalse, "ApprovalNotSent", Truncate(err.Error(), 1024))
 			}
 			ps.log().Info("jules plan approved", "plan", p.Name, "jules_record", js.Name, "by", Approvers(p), "trace_id", traceID)
+		}
+	case hubv1alpha1.PlanRejected:
+		// People said no: the session would wait for an approval forever.
+		if js != nil && (js.Status.Phase == hubv1alpha1.JulesActive || js.Status.Phase == hubv1alpha1.JulesPending) && js.Status.PlanRef == p.Name {
+			return ps.Tracker.Close(ctx, js.Name, fmt.Sprintf("plan %s, which reviews its Jules plan, was rejected", p.Name), ps.Actor)
 		}
 	}
 	return nil

@@ -33,6 +33,9 @@ const (
 	JulesCompleted JulesSessionPhase = "Completed"
 	// JulesFailed: Jules failed the session, or it could not be created or followed.
 	JulesFailed JulesSessionPhase = "Failed"
+	// JulesClosed: the hub stopped following the session, which Jules may keep waiting: people
+	// rejected its plan.
+	JulesClosed JulesSessionPhase = "Closed"
 )
 
 // JulesSessionSpec is what the hub asked Jules to do. It never holds a credential.

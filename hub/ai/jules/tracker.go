@@ -545,6 +545,23 @@ func (t *Tracker) SendMessage(ctx context.Context, name, text, by string) error 
 		Details: mustJSON(map[string]string{"session": js.Status.SessionName, "messageSHA256": digest(text)})})
 }
 
+// Close stops following a session that is still pending or active, e.g. because people
+// rejected its plan: the record becomes Closed with the reason, and the leader polls it no
+// more. Jules' public API has no call to cancel a session; one waiting for a plan approval
+// never gets it and does nothing. Closing a finished record does nothing.
+func (t *Tracker) Close(ctx context.Context, name, reason, by string) error {
+	_, err := t.update(ctx, name, func(r *hubv1alpha1.JulesSession) (bool, error) {
+		if r.Status.Phase != hubv1alpha1.JulesActive && r.Status.Phase != hubv1alpha1.JulesPending {
+			return false, nil
+		}
+		now := t.now()
+		r.Status.Phase, r.Status.Message, r.Status.CompletionTime = hubv1alpha1.JulesClosed, truncate(reason, maxMessage), &now
+		return true, nil
+	}, &store.AuditEntry{Actor: actorOr(by), Action: "jules.session.close", Target: hubv1alpha1.KindJulesSession + "/" + name,
+		Details: mustJSON(map[string]string{"reason": truncate(reason, 512)})})
+	return err
+}
+
 // SetPlanRef records the KubeDevAIOps Plan made for the record's Jules plan planID, for a lead
 // that makes Plans outside the PlanReady hook.
 func (t *Tracker) SetPlanRef(ctx context.Context, name, planID, planRef string) error {
