@@ -217,6 +217,8 @@ func (f *Fixer) Reconcile(ctx context.Context) error {
 			errs = append(errs, err)
 		case js != nil:
 			asked[key], activeFor[ref] = true, js.Name
+		default: // forbidden by policy: looked at again after RetryAfter, as the policy may change
+			f.holdBack(key)
 		}
 	}
 	return errors.Join(errs...)
