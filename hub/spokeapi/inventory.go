@@ -21,12 +21,12 @@ const MaxInventoryObjects = 500_000
 // needs nothing but its bytes next to it (a member holds thousands of inventories).
 func objectKey(r *fleetv1.ObjectRef) string {
 	g, k, ns, n := r.GetGroup(), r.GetKind(), r.GetNamespace(), r.GetName()
-	var b strings.Builder
-	b.Grow(3*binary.MaxVarintLen64 + len(g) + len(k) + len(ns) + len(n))
 	var lens [3 * binary.MaxVarintLen64]byte
 	l := binary.AppendUvarint(lens[:0], uint64(len(g)))
 	l = binary.AppendUvarint(l, uint64(len(k)))
 	l = binary.AppendUvarint(l, uint64(len(ns)))
+	var b strings.Builder
+	b.Grow(len(l) + len(g) + len(k) + len(ns) + len(n)) // exactly: the key is held as long as the object
 	b.Write(l)
 	b.WriteString(g)
 	b.WriteString(k)
