@@ -279,11 +279,12 @@ func runMember(ctx context.Context, opts memberOptions, out io.Writer) error {
 	grpcTLS.ClientAuth = tls.VerifyClientCertIfGiven
 	grpcTLS.VerifyPeerCertificate = nil
 	grpcTLS.NextProtos = []string{"h2"}
-	// Thousands of spokes each hold a connection: small per-connection buffers, and a write
-	// buffer released while a connection is idle, keep a member's memory per spoke low.
+	// Thousands of spokes each hold a connection: no read buffer (the TLS connection buffers
+	// a whole record already, so the frame reader's small reads cost no system call), a small
+	// write buffer released while a connection is idle, keep a member's memory per spoke low.
 	srv := grpc.NewServer(grpc.Creds(credentials.NewTLS(grpcTLS)), grpc.MaxRecvMsgSize(8<<20),
-		grpc.ReadBufferSize(4<<10), grpc.WriteBufferSize(8<<10), grpc.SharedWriteBuffer(true),
-		grpc.ChainUnaryInterceptor(recoverUnary(log)), grpc.ChainStreamInterceptor(recoverStream(log)))
+		grpc.ReadBufferSize(0), grpc.WriteBufferSize(8<<10), grpc.SharedWriteBuffer(true),
+		grpc.ChainUnaryInterceptor(recoverUnary(log)), grpc.ChainStreamInterceptor(recoverStream(log)), spokeapi.ServerOption())
 	node.RegisterMemberServer(srv)
 	fleetv1.RegisterFleetServer(srv, api)
 	fleetv1.RegisterRegistrationServer(srv, registration.NewService(registrar))

@@ -140,10 +140,17 @@ func list[T any](s *store.Store, kind string) ([]stored[T], error) {
 // reconcile runs every placement once and writes the differences; it returns the earliest
 // requeue any placement asked for.
 func (c *Controller) reconcile(ctx context.Context) time.Duration {
-	clusters, err1 := list[clusterv1.ManagedCluster](c.store, store.KindManagedCluster)
-	sets, err2 := list[clusterv1beta2.ManagedClusterSet](c.store, store.KindManagedClusterSet)
-	placements, err3 := list[clusterv1beta1.Placement](c.store, store.KindPlacement)
-	decisions, err4 := list[clusterv1beta1.PlacementDecision](c.store, store.KindPlacementDecision)
+	placements, err1 := list[clusterv1beta1.Placement](c.store, store.KindPlacement)
+	decisions, err2 := list[clusterv1beta1.PlacementDecision](c.store, store.KindPlacementDecision)
+	// Only placements read the clusters and sets: with none, a large fleet is not decoded on
+	// every change of one of its clusters.
+	var clusters []stored[clusterv1.ManagedCluster]
+	var sets []stored[clusterv1beta2.ManagedClusterSet]
+	var err3, err4 error
+	if len(placements) > 0 {
+		clusters, err3 = list[clusterv1.ManagedCluster](c.store, store.KindManagedCluster)
+		sets, err4 = list[clusterv1beta2.ManagedClusterSet](c.store, store.KindManagedClusterSet)
+	}
 	if err := errors.Join(err1, err2, err3, err4); err != nil {
 		c.log.Error("read the fleet for scheduling", "err", err)
 		return time.Second

@@ -47,19 +47,19 @@ func (s *Server) checkHealth(ctx context.Context) {
 	now := s.now()
 	var cmds [][]byte
 	for _, res := range clusters {
-		var mc registration.ManagedCluster
-		if res.Decode(&mc) != nil || !mc.Spec.HubAcceptsClient {
+		// Decoded for this pass alone, so changed in place.
+		want := &registration.ManagedCluster{}
+		if res.Decode(want) != nil || !want.Spec.HubAcceptsClient {
 			continue
 		}
-		want := mc.DeepCopy()
-		if healthUpdate(want, leases[mc.Name], now) {
+		if healthUpdate(want, leases[want.Name], now) {
 			cmd, err := store.EncodeUpdate(store.KindManagedCluster, want, res.ResourceVersion)
 			if err != nil {
-				s.log.Error("encode cluster health", "cluster", mc.Name, "err", err)
+				s.log.Error("encode cluster health", "cluster", want.Name, "err", err)
 				continue
 			}
 			cmds = append(cmds, cmd)
-			s.log.Info("cluster availability changed", "cluster", mc.Name,
+			s.log.Info("cluster availability changed", "cluster", want.Name,
 				"available", meta.FindStatusCondition(want.Status.Conditions, clusterv1.ManagedClusterConditionAvailable))
 		}
 	}

@@ -1,7 +1,9 @@
 package spokeapi
 
 import (
+	"encoding/binary"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -13,48 +15,75 @@ import (
 // MaxInventoryObjects bounds what one cluster may make a member hold.
 const MaxInventoryObjects = 500_000
 
+// objectKey is an object's key in an inventory: the lengths of its group, kind and namespace
+// as uvarints, then the four strings. The lengths make the key unambiguous whatever the strings
+// hold, and let the kind, namespace and name be read back from the key, so that a held object
+// needs nothing but its bytes next to it (a member holds thousands of inventories).
 func objectKey(r *fleetv1.ObjectRef) string {
-	return r.GetGroup() + "/" + r.GetKind() + "/" + r.GetNamespace() + "/" + r.GetName()
+	g, k, ns, n := r.GetGroup(), r.GetKind(), r.GetNamespace(), r.GetName()
+	var lens [3 * binary.MaxVarintLen64]byte
+	l := binary.AppendUvarint(lens[:0], uint64(len(g)))
+	l = binary.AppendUvarint(l, uint64(len(k)))
+	l = binary.AppendUvarint(l, uint64(len(ns)))
+	var b strings.Builder
+	b.Grow(len(l) + len(g) + len(k) + len(ns) + len(n)) // exactly: the key is held as long as the object
+	b.Write(l)
+	b.WriteString(g)
+	b.WriteString(k)
+	b.WriteString(ns)
+	b.WriteString(n)
+	return b.String()
 }
 
-// heldObject is one inventory object as a member holds it: marshaled, since it is read far less
-// often than it is replaced, and a decoded object with its maps costs several times its wire
-// size. kind, namespace and name are slices of the map key, for filtering and sorting.
-type heldObject struct {
-	kind, namespace, name string
-	data                  []byte
+// keyRef returns the kind, namespace and name of a key objectKey made.
+func keyRef(key string) (kind, namespace, name string) {
+	var lens [3]int
+	i := 0
+	for f := range lens {
+		var v, shift uint
+		for i < len(key) {
+			c := key[i]
+			i++
+			v |= uint(c&0x7f) << shift
+			shift += 7
+			if c < 0x80 {
+				break
+			}
+		}
+		lens[f] = int(v)
+	}
+	rest := key[i+lens[0]:]
+	return rest[:lens[1]], rest[lens[1] : lens[1]+lens[2]], rest[lens[1]+lens[2]:]
 }
 
-func hold(o *fleetv1.InventoryObject) (string, heldObject, bool) {
-	r := o.GetRef()
+// hold returns an object's key and the bytes a member holds it as: marshaled, since it is read
+// far less often than it is replaced, and a decoded object with its maps costs several times
+// its wire size.
+func hold(o *fleetv1.InventoryObject) (string, []byte, bool) {
 	data, err := proto.Marshal(o)
 	if err != nil {
-		return "", heldObject{}, false
+		return "", nil, false
 	}
-	key := objectKey(r)
-	i := len(r.GetGroup()) + 1
-	j := i + len(r.GetKind())
-	k := j + 1 + len(r.GetNamespace())
-	return key, heldObject{kind: key[i:j], namespace: key[j+1 : k], name: key[k+1:], data: data}, true
+	return objectKey(o.GetRef()), data, true
 }
 
 // inventory is one cluster's live inventory, as the spoke streamed it.
 type inventory struct {
 	mu         sync.Mutex
-	objects    map[string]heldObject
+	objects    map[string][]byte
 	seq        uint64 // sequence the objects are at
 	complete   bool   // a full snapshot arrived and every delta since applied
 	observedAt time.Time
 	// A snapshot being received in chunks.
 	chunkSeq  uint64
 	chunkNext uint32
-	chunk     map[string]heldObject
+	chunk     map[string][]byte
 	// When the stream holding it ended; zero while one does. Soft state of a spoke that went
 	// away is dropped after a while.
 	orphanedAt time.Time
 }
 
-func newInventory() *inventory { return &inventory{objects: map[string]heldObject{}} }
+func newInventory() *inventory { return &inventory{objects: map[string][]byte{}} }
 
 // applyChunk adds one snapshot chunk; it reports whether the snapshot is now complete.
 // A chunk out of order restarts nothing but is refused, so the caller asks for a resync.
@@ -65,7 +94,7 @@ func (inv *inventory) applyChunk(s *fleetv1.InventorySnapshot) (done bool, ok bo
 		return false, false
 	}
 	if s.GetChunkIndex() == 0 {
-		inv.chunkSeq, inv.chunkNext, inv.chunk = s.GetSequence(), 0, map[string]heldObject{}
+		inv.chunkSeq, inv.chunkNext, inv.chunk = s.GetSequence(), 0, make(map[string][]byte, len(s.GetObjects()))
 	}
 	if inv.chunk == nil || s.GetSequence() != inv.chunkSeq || s.GetChunkIndex() != inv.chunkNext {
 		inv.chunk = nil
@@ -133,8 +162,9 @@ func (inv *inventory) counts() (map[string]int64, uint64, bool) {
 		return nil, inv.seq, false
 	}
 	out := map[string]int64{}
-	for _, o := range inv.objects {
-		out[o.kind]++
+	for key := range inv.objects {
+		kind, _, _ := keyRef(key)
+		out[kind]++
 	}
 	return out, inv.seq, true
 }
@@ -157,12 +187,17 @@ func (inv *inventory) query(kinds []string, namespace string) ([]*fleetv1.Invent
 	for _, k := range kinds {
 		want[k] = true
 	}
-	held := make([]heldObject, 0, len(inv.objects))
-	for _, o := range inv.objects {
-		if (len(want) > 0 && !want[o.kind]) || (namespace != "" && o.namespace != namespace) {
+	type match struct {
+		kind, namespace, name string
+		data                  []byte
+	}
+	held := make([]match, 0, len(inv.objects))
+	for key, data := range inv.objects {
+		kind, ns, name := keyRef(key)
+		if (len(want) > 0 && !want[kind]) || (namespace != "" && ns != namespace) {
 			continue
 		}
-		held = append(held, o)
+		held = append(held, match{kind, ns, name, data})
 	}
 	sort.Slice(held, func(i, j int) bool {
 		a, b := held[i], held[j]

@@ -57,3 +57,20 @@ func TestInventorySnapshotsAndDeltas(t *testing.T) {
 	_, _, _, ok = inv.query(nil, "")
 	assert.False(t, ok)
 }
+
+func TestObjectKeysAreUnambiguous(t *testing.T) {
+	for _, ref := range []*fleetv1.ObjectRef{
+		{Group: "apps", Kind: "Deployment", Namespace: "default", Name: "web"},
+		{Kind: "Node", Name: "n1"},
+		{Group: "a/b", Kind: "K", Namespace: "n", Name: "x"},
+		{Group: "a", Kind: "b/K", Namespace: "n", Name: "x"},
+		{Group: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: "system:controller:a/b"},
+		{Kind: string(make([]byte, 300)), Namespace: "ns", Name: "long-kind"},
+		{},
+	} {
+		kind, ns, name := keyRef(objectKey(ref))
+		assert.Equal(t, []string{ref.GetKind(), ref.GetNamespace(), ref.GetName()}, []string{kind, ns, name}, "%v", ref)
+	}
+	assert.NotEqual(t, objectKey(&fleetv1.ObjectRef{Group: "a/b", Kind: "c"}), objectKey(&fleetv1.ObjectRef{Group: "a", Kind: "b/c"}))
+	assert.NotEqual(t, objectKey(&fleetv1.ObjectRef{Kind: "Pod", Namespace: "a", Name: "b"}), objectKey(&fleetv1.ObjectRef{Kind: "Pod", Namespace: "", Name: "ab"}))
+}

@@ -121,11 +121,11 @@ func (s *Server) propose(ctx context.Context, cmds [][]byte) {
 // Available with its latest claims, or nil when it already is. It compares with the stored
 // state each round, so a write lost to a conflict is made again the next.
 func (s *Server) clusterStatusWrite(st *stream, now time.Time) []byte {
-	mc, res, err := s.reg.GetCluster(st.cluster)
-	if err != nil || !mc.Spec.HubAcceptsClient {
+	// GetCluster decodes a copy of its own, so it can be changed in place.
+	want, res, err := s.reg.GetCluster(st.cluster)
+	if err != nil || !want.Spec.HubAcceptsClient {
 		return nil
 	}
-	want := mc.DeepCopy()
 	changed := false
 	setTrue := func(typ, reason, msg string) {
 		if !meta.IsStatusConditionTrue(want.Status.Conditions, typ) {

@@ -13,10 +13,12 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
+	"google.golang.org/grpc/tap"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -148,49 +150,60 @@ func (s *Server) resumeToken(cluster string) string {
 	return s.node.ID() + "/" + s.epoch + "/" + cluster
 }
 
+// streamCloserKey is where StreamTap leaves the cancel function of a Connect stream's context.
+type streamCloserKey struct{}
+
+// errNoHello ends a stream whose spoke sent nothing within helloTimeout.
+var errNoHello = errors.New("no Hello in time")
+
+// ServerOption is the option a gRPC server serving Spoke.Connect must be created with: it gives
+// each Connect stream a context the hub can cancel. The handler receives on its own goroutine,
+// so cancelling that context is how the hub ends a stream that is waiting for the spoke's next
+// message (a denial, a replacing stream, an expired certificate, shutdown), with no second
+// goroutine per stream to wait on both.
+func ServerOption() grpc.ServerOption { return grpc.InTapHandle(streamTap) }
+
+// streamTap runs in the transport before a stream's handler; the context it returns is the one
+// the stream's reads and writes wait on. Other methods keep their context.
+func streamTap(ctx context.Context, info *tap.Info) (context.Context, error) {
+	if info.FullMethodName != fleetv1.Spoke_Connect_FullMethodName {
+		return ctx, nil
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	return context.WithValue(ctx, streamCloserKey{}, cancel), nil
+}
+
 // Connect serves one spoke's stream until it ends.
 func (s *Server) Connect(srv fleetv1.Spoke_ConnectServer) error {
-	cluster, cert, err := peerCluster(srv.Context())
+	ctx := srv.Context()
+	cancel, ok := ctx.Value(streamCloserKey{}).(context.CancelCauseFunc)
+	if !ok {
+		return status.Error(codes.Internal, "this hub member's gRPC server lacks spokeapi.ServerOption, so it cannot close streams; it serves none")
+	}
+	defer cancel(nil)
+	cluster, cert, err := peerCluster(ctx)
 	if err != nil {
 		return err
 	}
-	if err := s.admit(srv.Context(), cluster, cert); err != nil {
+	if err := s.admit(ctx, cluster, cert); err != nil {
 		return err
 	}
 
-	ctx, cancel := context.WithCancelCause(srv.Context())
-	defer cancel(nil)
-	msgs := make(chan *fleetv1.SpokeMessage, 16)
-	recvErr := make(chan error, 1)
-	go func() {
-		for {
-			m, err := srv.Recv()
-			if err != nil {
-				recvErr <- err
-				return
-			}
-			select {
-			case msgs <- m:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
-
-	var hello *fleetv1.Hello
-	select {
-	case m := <-msgs:
-		hello = m.GetHello()
-	case err := <-recvErr:
-		return err
-	case <-time.After(helloTimeout):
-	}
 	var sendMu sync.Mutex
 	send := func(m *fleetv1.HubMessage) error {
 		sendMu.Lock()
 		defer sendMu.Unlock()
 		return srv.Send(m)
 	}
+	helloTimer := time.AfterFunc(helloTimeout, func() { cancel(errNoHello) })
+	first, err := srv.Recv()
+	if !helloTimer.Stop() {
+		first, err = nil, nil // too late, even if it arrived just now
+	}
+	if err != nil {
+		return err
+	}
+	hello := first.GetHello()
 	if hello == nil {
 		_ = send(&fleetv1.HubMessage{Body: &fleetv1.HubMessage_Disconnect{Disconnect: &fleetv1.Disconnect{
 			Reason: fleetv1.DisconnectReason_DISCONNECT_REASON_PROTOCOL_ERROR, Message: "the first message on a stream must be Hello",
@@ -216,32 +229,29 @@ func (s *Server) Connect(srv fleetv1.Spoke_ConnectServer) error {
 		s.incidents.StreamAttached(cluster)
 		defer s.incidents.StreamDetached(cluster)
 	}
-	log := s.log.With("cluster", cluster)
-	log.Info("spoke connected", "agent", hello.GetAgentVersion(), "snapshotRequired", welcome.GetSnapshotRequired(), "resumeFrom", welcome.GetResumeFromSequence())
+	// Not a logger With the cluster: that would be a handler clone held by every stream.
+	s.log.Info("spoke connected", "cluster", cluster, "agent", hello.GetAgentVersion(), "snapshotRequired", welcome.GetSnapshotRequired(), "resumeFrom", welcome.GetResumeFromSequence())
 
 	// The certificate ends the stream when it expires; by then the spoke has renewed it and
 	// reconnects with the new one.
-	expiry := time.NewTimer(time.Until(cert.NotAfter))
+	expiry := time.AfterFunc(time.Until(cert.NotAfter), func() {
+		st.disconnect(fleetv1.DisconnectReason_DISCONNECT_REASON_SHUTTING_DOWN, "the client certificate expired; reconnect with the renewed one", time.Second)
+	})
 	defer expiry.Stop()
 	for {
-		select {
-		case m := <-msgs:
-			if err := s.handle(ctx, st, m); err != nil {
-				log.Warn("closing stream", "err", err)
-				return err
-			}
-		case err := <-recvErr:
-			log.Info("spoke disconnected", "err", err)
-			return nil
-		case <-expiry.C:
-			st.disconnect(fleetv1.DisconnectReason_DISCONNECT_REASON_SHUTTING_DOWN, "the client certificate expired; reconnect with the renewed one", time.Second)
-		case <-ctx.Done():
-			cause := context.Cause(ctx)
-			if errors.Is(cause, errClosedByHub) {
-				log.Info("stream closed by the hub", "reason", cause)
+		m, err := srv.Recv()
+		if err != nil {
+			// A hub-side close cancelled the context the receive waited on.
+			if cause := context.Cause(ctx); errors.Is(cause, errClosedByHub) {
+				s.log.Info("stream closed by the hub", "cluster", cluster, "reason", cause)
 				return status.Error(codes.Aborted, cause.Error())
 			}
+			s.log.Info("spoke disconnected", "cluster", cluster, "err", err)
 			return nil
+		}
+		if err := s.handle(ctx, st, m); err != nil {
+			s.log.Warn("closing stream", "cluster", cluster, "err", err)
+			return err
 		}
 	}
 }

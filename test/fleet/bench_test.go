@@ -98,6 +98,12 @@ func benchFleet(b *testing.B, n int) {
 		b.Fatal(tokErr)
 	}
 	rssBefore := hubRSS(b, hub)
+	logMemory(b, hub, "idle")
+	if profiles != "" {
+		for _, m := range hub.Members {
+			saveProfile(b, "http://"+m.PprofAddr+"/debug/pprof/heap", fmt.Sprintf("%s/heap-idle-%d-%s.pb.gz", profiles, n, m.ID))
+		}
+	}
 
 	f, err := sim.New(sim.Config{Hub: hub.GRPCAddrs(), CAHash: hub.CAHash(), Tokens: tokens, Prefix: "sim", Spokes: n, Parallel: 128,
 		Objects: 20, HeartbeatEvery: time.Second, DeltaEvery: 2 * time.Second, DeltaChanges: 5})
@@ -146,9 +152,11 @@ func benchFleet(b *testing.B, n int) {
 
 	time.Sleep(10 * time.Second) // let the members settle after the storm
 	rssAfter := hubRSS(b, hub)
+	logMemory(b, hub, "connected")
 	if profiles != "" {
 		for _, m := range hub.Members {
 			saveProfile(b, "http://"+m.PprofAddr+"/debug/pprof/heap", fmt.Sprintf("%s/heap-%d-%s.pb.gz", profiles, n, m.ID))
+			saveProfile(b, "http://"+m.PprofAddr+"/debug/pprof/goroutine", fmt.Sprintf("%s/goroutine-%d-%s.pb.gz", profiles, n, m.ID))
 		}
 	}
 	b.ReportMetric(float64(rssAfter-rssBefore)/1024/float64(n), "KiB-growth/spoke")
@@ -215,6 +223,39 @@ func hubRSS(b *testing.B, hub *testbed.Hub) int64 {
 		}
 	}
 	return total
+}
+
+// logMemory logs where each member's memory is, from its Go metrics: what RSS is made of.
+func logMemory(b *testing.B, hub *testbed.Hub, when string) {
+	for _, m := range hub.Members {
+		v := scrape(b, m.MetricsAddr, "process_resident_memory_bytes", "go_memstats_heap_inuse_bytes", "go_memstats_heap_idle_bytes",
+			"go_memstats_heap_released_bytes", "go_memstats_stack_inuse_bytes", "go_memstats_other_sys_bytes", "go_goroutines")
+		b.Logf("%s %s: RSS %.1f MiB, heap in use %.1f MiB, heap idle not released %.1f MiB, stacks %.1f MiB, other %.1f MiB, %d goroutines",
+			when, m.ID, v[0]/(1<<20), v[1]/(1<<20), (v[2]-v[3])/(1<<20), v[4]/(1<<20), v[5]/(1<<20), int(v[6]))
+	}
+}
+
+// scrape returns the values of the named unlabelled metrics of one member.
+func scrape(b *testing.B, addr string, names ...string) []float64 {
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out := make([]float64, len(names))
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		name, val, ok := strings.Cut(sc.Text(), " ")
+		if !ok {
+			continue
+		}
+		for i, n := range names {
+			if name == n {
+				out[i], _ = strconv.ParseFloat(val, 64)
+			}
+		}
+	}
+	return out
 }
 
 // hubCounters sums the members' kubedevaiops_ counters.
