@@ -124,47 +124,26 @@ func (f *Fixer) Run(ctx context.Context) {
 	f.store.RunReconciler(ctx, kinds, f.resync, f.Reconcile, func(err error) { f.log.Warn("code-fix pass incomplete; retrying", "err", err) })
 }
 
-type stored[T any] struct {
-	obj *T
-	rv  uint64
-}
-
-func list[T any](s *store.Store, kind string) ([]stored[T], error) {
-	items, _, err := s.List(kind, "", "")
-	if err != nil {
-		return nil, err
-	}
-	out := make([]stored[T], 0, len(items))
-	for _, it := range items {
-		obj := new(T)
-		if err := it.Decode(obj); err != nil {
-			return nil, fmt.Errorf("stored %s %s: %w", kind, it.Name, err)
-		}
-		out = append(out, stored[T]{obj, it.ResourceVersion})
-	}
-	return out, nil
-}
-
 // Reconcile makes one pass: it moves the code-fix plans on and asks Jules for the fixes not
 // asked for yet.
 func (f *Fixer) Reconcile(ctx context.Context) error {
-	sessions, err := list[hubv1alpha1.JulesSession](f.store, hubv1alpha1.KindJulesSession)
+	sessions, err := store.ListAs[hubv1alpha1.JulesSession](f.store, hubv1alpha1.KindJulesSession)
 	if err != nil {
 		return err
 	}
-	incidents, err := list[hubv1alpha1.Incident](f.store, store.KindIncident)
+	incidents, err := store.ListAs[hubv1alpha1.Incident](f.store, store.KindIncident)
 	if err != nil {
 		return err
 	}
 	byIncident := map[string]*hubv1alpha1.Incident{}
 	for _, inc := range incidents {
-		byIncident[inc.obj.Name] = inc.obj
+		byIncident[inc.Obj.Name] = inc.Obj
 	}
 	byName := map[string]*hubv1alpha1.JulesSession{}
 	asked := map[string]bool{}       // fixKey -> a session was made for it
 	activeFor := map[string]string{} // application -> its unfinished code-fix session
 	for _, s := range sessions {
-		js := s.obj
+		js := s.Obj
 		if js.Spec.Purpose != hubv1alpha1.JulesCodeFix {
 			continue
 		}
@@ -179,38 +158,38 @@ func (f *Fixer) Reconcile(ctx context.Context) error {
 	}
 
 	var errs []error
-	plans, err := list[hubv1alpha1.Plan](f.store, store.KindPlan)
+	plans, err := store.ListAs[hubv1alpha1.Plan](f.store, store.KindPlan)
 	if err != nil {
 		return err
 	}
 	for _, p := range plans {
-		if p.obj.Spec.Type != hubv1alpha1.PlanCodeFix {
+		if p.Obj.Spec.Type != hubv1alpha1.PlanCodeFix {
 			continue
 		}
-		if err := f.advance(ctx, p.obj, p.rv, byName[p.obj.Annotations[julesplan.AnnotationSession]]); err != nil && !errors.Is(err, store.ErrConflict) {
-			errs = append(errs, fmt.Errorf("code-fix plan %s: %w", p.obj.Name, err))
+		if err := f.advance(ctx, p.Obj, p.RV, byName[p.Obj.Annotations[julesplan.AnnotationSession]]); err != nil && !errors.Is(err, store.ErrConflict) {
+			errs = append(errs, fmt.Errorf("code-fix plan %s: %w", p.Obj.Name, err))
 		}
 	}
 
-	apps, err := list[aiopsv1alpha1.ManagedApplication](f.store, store.KindManagedApplication)
+	apps, err := store.ListAs[aiopsv1alpha1.ManagedApplication](f.store, store.KindManagedApplication)
 	if err != nil {
 		return errors.Join(append(errs, err)...)
 	}
-	sort.Slice(incidents, func(i, j int) bool { return incidents[i].obj.Name < incidents[j].obj.Name })
+	sort.Slice(incidents, func(i, j int) bool { return incidents[i].Obj.Name < incidents[j].Obj.Name })
 	for _, inc := range incidents {
-		if !wantsCodeFix(inc.obj) {
+		if !wantsCodeFix(inc.Obj) {
 			continue
 		}
-		app := applicationOf(inc.obj, apps)
+		app := applicationOf(inc.Obj, apps)
 		if app == nil {
 			continue
 		}
 		ref := app.Namespace + "/" + app.Name
-		key := fixKey(ref, inc.obj)
-		if asked[key] || asked[ref+"|"+inc.obj.Name] || activeFor[ref] != "" || !f.due(key) {
+		key := fixKey(ref, inc.Obj)
+		if asked[key] || asked[ref+"|"+inc.Obj.Name] || activeFor[ref] != "" || !f.due(key) {
 			continue
 		}
-		js, err := f.start(ctx, inc.obj, app)
+		js, err := f.start(ctx, inc.Obj, app)
 		switch {
 		case err != nil && js == nil:
 			f.holdBack(key)
@@ -261,10 +240,10 @@ var generatedSuffix = regexp.MustCompile(`^([a-z0-9]{6,10}-[a-z0-9]{5}|[0-9]+|[a
 // applicationOf finds the ManagedApplication with a Git repository whose workload the
 // incident is about: same cluster, same namespace, and the object is the application's
 // workload or one of its pods.
-func applicationOf(inc *hubv1alpha1.Incident, apps []stored[aiopsv1alpha1.ManagedApplication]) *aiopsv1alpha1.ManagedApplication {
+func applicationOf(inc *hubv1alpha1.Incident, apps []store.Decoded[aiopsv1alpha1.ManagedApplication]) *aiopsv1alpha1.ManagedApplication {
 	o := inc.Spec.Object
 	for _, a := range apps {
-		app := a.obj
+		app := a.Obj
 		if app.Spec.Source.Git == nil || app.Spec.Cluster != inc.Spec.Cluster || app.Namespace != o.Namespace {
 			continue
 		}

@@ -124,70 +124,49 @@ func (o *Onboarder) Run(ctx context.Context) {
 	o.store.RunReconciler(ctx, kinds, o.resync, o.Reconcile, func(err error) { o.log.Warn("onboarding pass incomplete; retrying", "err", err) })
 }
 
-type stored[T any] struct {
-	obj *T
-	rv  uint64
-}
-
-func list[T any](s *store.Store, kind string) ([]stored[T], error) {
-	items, _, err := s.List(kind, "", "")
-	if err != nil {
-		return nil, err
-	}
-	out := make([]stored[T], 0, len(items))
-	for _, it := range items {
-		obj := new(T)
-		if err := it.Decode(obj); err != nil {
-			return nil, fmt.Errorf("stored %s %s: %w", kind, it.Name, err)
-		}
-		out = append(out, stored[T]{obj, it.ResourceVersion})
-	}
-	return out, nil
-}
-
 // state is what one pass read.
 type state struct {
 	sessions map[string]*hubv1alpha1.JulesSession // application ref -> its latest onboarding session
 	byName   map[string]*hubv1alpha1.JulesSession
-	plans    map[string]stored[hubv1alpha1.Plan]
+	plans    map[string]store.Decoded[hubv1alpha1.Plan]
 	actions  map[string][]*hubv1alpha1.Action // plan -> actions
 }
 
 func (o *Onboarder) read() (*state, error) {
 	st := &state{sessions: map[string]*hubv1alpha1.JulesSession{}, byName: map[string]*hubv1alpha1.JulesSession{},
-		plans: map[string]stored[hubv1alpha1.Plan]{}, actions: map[string][]*hubv1alpha1.Action{}}
-	sessions, err := list[hubv1alpha1.JulesSession](o.store, hubv1alpha1.KindJulesSession)
+		plans: map[string]store.Decoded[hubv1alpha1.Plan]{}, actions: map[string][]*hubv1alpha1.Action{}}
+	sessions, err := store.ListAs[hubv1alpha1.JulesSession](o.store, hubv1alpha1.KindJulesSession)
 	if err != nil {
 		return nil, err
 	}
 	sort.Slice(sessions, func(i, j int) bool {
-		return sessions[i].obj.CreationTimestamp.Before(&sessions[j].obj.CreationTimestamp)
+		return sessions[i].Obj.CreationTimestamp.Before(&sessions[j].Obj.CreationTimestamp)
 	})
 	for _, s := range sessions {
-		if s.obj.Spec.Purpose != hubv1alpha1.JulesOnboarding {
+		if s.Obj.Spec.Purpose != hubv1alpha1.JulesOnboarding {
 			continue
 		}
-		st.byName[s.obj.Name] = s.obj
-		if ref := s.obj.Spec.ApplicationRef; ref != "" {
-			st.sessions[ref] = s.obj // the latest wins
+		st.byName[s.Obj.Name] = s.Obj
+		if ref := s.Obj.Spec.ApplicationRef; ref != "" {
+			st.sessions[ref] = s.Obj // the latest wins
 		}
 	}
-	plans, err := list[hubv1alpha1.Plan](o.store, store.KindPlan)
+	plans, err := store.ListAs[hubv1alpha1.Plan](o.store, store.KindPlan)
 	if err != nil {
 		return nil, err
 	}
 	for _, p := range plans {
-		if p.obj.Spec.Type == hubv1alpha1.PlanOnboarding {
-			st.plans[p.obj.Name] = p
+		if p.Obj.Spec.Type == hubv1alpha1.PlanOnboarding {
+			st.plans[p.Obj.Name] = p
 		}
 	}
-	actions, err := list[hubv1alpha1.Action](o.store, store.KindAction)
+	actions, err := store.ListAs[hubv1alpha1.Action](o.store, store.KindAction)
 	if err != nil {
 		return nil, err
 	}
 	for _, a := range actions {
-		if _, ok := st.plans[a.obj.Spec.PlanRef]; ok {
-			st.actions[a.obj.Spec.PlanRef] = append(st.actions[a.obj.Spec.PlanRef], a.obj)
+		if _, ok := st.plans[a.Obj.Spec.PlanRef]; ok {
+			st.actions[a.Obj.Spec.PlanRef] = append(st.actions[a.Obj.Spec.PlanRef], a.Obj)
 		}
 	}
 	return st, nil
@@ -207,25 +186,25 @@ func (o *Onboarder) Reconcile(ctx context.Context) error {
 	sort.Strings(names)
 	for _, n := range names {
 		p := st.plans[n]
-		if err := o.advance(ctx, p.obj, p.rv, st.byName[p.obj.Annotations[julesplan.AnnotationSession]]); err != nil && !errors.Is(err, store.ErrConflict) {
+		if err := o.advance(ctx, p.Obj, p.RV, st.byName[p.Obj.Annotations[julesplan.AnnotationSession]]); err != nil && !errors.Is(err, store.ErrConflict) {
 			errs = append(errs, fmt.Errorf("onboarding plan %s: %w", n, err))
 		}
 	}
-	apps, err := list[aiopsv1alpha1.ManagedApplication](o.store, store.KindManagedApplication)
+	apps, err := store.ListAs[aiopsv1alpha1.ManagedApplication](o.store, store.KindManagedApplication)
 	if err != nil {
 		return errors.Join(append(errs, err)...)
 	}
 	for _, a := range apps {
-		if a.obj.Spec.Source.Git == nil {
+		if a.Obj.Spec.Source.Git == nil {
 			continue
 		}
-		ref := a.obj.Namespace + "/" + a.obj.Name
+		ref := a.Obj.Namespace + "/" + a.Obj.Name
 		js := st.sessions[ref]
 		var startErr error
-		if js == nil && a.obj.Spec.Cluster != "" && o.due(ref, a.obj) {
-			js, startErr = o.start(ctx, a.obj)
+		if js == nil && a.Obj.Spec.Cluster != "" && o.due(ref, a.Obj) {
+			js, startErr = o.start(ctx, a.Obj)
 		}
-		if err := o.writeStatus(ctx, a.obj, a.rv, js, st, startErr); err != nil && !errors.Is(err, store.ErrConflict) {
+		if err := o.writeStatus(ctx, a.Obj, a.RV, js, st, startErr); err != nil && !errors.Is(err, store.ErrConflict) {
 			errs = append(errs, fmt.Errorf("status of application %s: %w", ref, err))
 		}
 	}

@@ -91,7 +91,7 @@ func (o *Onboarder) condition(app *aiopsv1alpha1.ManagedApplication, js *hubv1al
 		}
 		return set(ReasonPlanning, "Jules session %s (%s) is %s", js.Name, js.Status.URL, js.Status.State)
 	}
-	p := sp.obj
+	p := sp.Obj
 	completed := meta.FindStatusCondition(p.Status.Conditions, incident.CondCompleted)
 	patch := meta.FindStatusCondition(p.Status.Conditions, CondPatch)
 	switch p.Status.Phase {

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"time"
 )
@@ -65,4 +66,28 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 	case <-t.C:
 		return true
 	}
+}
+
+// Decoded is a stored object decoded into its Go type, with the version a conditional update
+// of it names.
+type Decoded[T any] struct {
+	Obj *T
+	RV  uint64
+}
+
+// ListAs decodes every stored object of kind, for a reconciler's pass.
+func ListAs[T any](s *Store, kind string) ([]Decoded[T], error) {
+	items, _, err := s.List(kind, "", "")
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Decoded[T], 0, len(items))
+	for _, it := range items {
+		obj := new(T)
+		if err := it.Decode(obj); err != nil {
+			return nil, fmt.Errorf("stored %s %s: %w", kind, it.Name, err)
+		}
+		out = append(out, Decoded[T]{obj, it.ResourceVersion})
+	}
+	return out, nil
 }
