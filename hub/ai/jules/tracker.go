@@ -77,8 +77,6 @@ type TrackerConfig struct {
 	// AdoptAfter is how long a record whose creation's outcome is unknown waits to be found at
 	// Jules before it is failed; 10 minutes when 0.
 	AdoptAfter time.Duration
-	// Hooks tell the hub what sessions need, for the purposes no Handle call took.
-	Hooks Hooks
 	// Now is the clock; time.Now when nil.
 	Now    func() time.Time
 	Tracer trace.Tracer
@@ -98,8 +96,8 @@ type Tracker struct {
 	byPurpose map[hubv1alpha1.JulesSessionPurpose]Hooks
 }
 
-// Handle makes h the hooks of the sessions of one purpose, in place of TrackerConfig.Hooks:
-// the part of the hub that starts sessions for a purpose is the one that follows them up.
+// Handle makes h the hooks of the sessions of one purpose: the part of the hub that starts
+// sessions for a purpose is the one that follows them up. A purpose nobody handles has no hooks.
 func (t *Tracker) Handle(purpose hubv1alpha1.JulesSessionPurpose, h Hooks) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -109,10 +107,7 @@ func (t *Tracker) Handle(purpose hubv1alpha1.JulesSessionPurpose, h Hooks) {
 func (t *Tracker) hooks(purpose hubv1alpha1.JulesSessionPurpose) Hooks {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if h, ok := t.byPurpose[purpose]; ok {
-		return h
-	}
-	return t.cfg.Hooks
+	return t.byPurpose[purpose]
 }
 
 // NewTracker returns a tracker.

@@ -95,12 +95,14 @@ func newClient(t *testing.T, srv *julesserver.Server, mod ...func(*jules.Config)
 
 func newTracker(t *testing.T, m *testbed.InProcessMember, c *jules.Client, clk *clock, hooks jules.Hooks, mod ...func(*jules.TrackerConfig)) *jules.Tracker {
 	t.Helper()
-	cfg := jules.TrackerConfig{Client: c, Node: m.Node, Store: m.Store, DailyBudget: 3, PageSize: 2, Now: clk.Now, Hooks: hooks}
+	cfg := jules.TrackerConfig{Client: c, Node: m.Node, Store: m.Store, DailyBudget: 3, PageSize: 2, Now: clk.Now}
 	for _, f := range mod {
 		f(&cfg)
 	}
 	tr, err := jules.NewTracker(cfg)
 	require.NoError(t, err)
+	tr.Handle(hubv1alpha1.JulesOnboarding, hooks)
+	tr.Handle(hubv1alpha1.JulesCodeFix, hooks)
 	return tr
 }
 
