@@ -43,8 +43,7 @@ const maxDiagnosis = 16 << 10
 
 // Policies names what governs a cluster (hub/incident).
 type Policies interface {
-	// GoverningPolicy returns the AIOpsPolicy that governs a cluster, nil when none does.
-	GoverningPolicy(cluster string) (*aiopsv1alpha1.AIOpsPolicy, error)
+	julesplan.Policies
 	// ExternalAIForbidden names what forbids external AI providers for the clusters, or "".
 	ExternalAIForbidden(clusters []string) string
 }

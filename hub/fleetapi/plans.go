@@ -5,7 +5,6 @@ import (
 	"errors"
 	"sort"
 	"strconv"
-	"strings"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -255,16 +254,12 @@ func (s *Server) ReplyJulesSession(ctx context.Context, req *fleetv1.ReplyJulesS
 		return nil, status.Error(codes.FailedPrecondition, "jules is off on this hub: its API key lives in Vault (--vault-addr)")
 	case req.GetName() == "":
 		return nil, invalid("jules session name is required")
-	case strings.TrimSpace(req.GetMessage()) == "":
-		return nil, invalid("the message is empty")
-	case len(req.GetMessage()) > jules.MaxPromptSize:
-		return nil, invalid("the message is %d bytes, limit %d", len(req.GetMessage()), jules.MaxPromptSize)
 	}
 	if err := s.jules.SendMessage(ctx, req.GetName(), req.GetMessage(), id.String()); err != nil {
 		switch {
 		case errors.Is(err, jules.ErrSessionNotActive):
 			return nil, status.Error(codes.FailedPrecondition, err.Error())
-		case errors.Is(err, jules.ErrBadRequest):
+		case errors.Is(err, jules.ErrInvalidMessage), errors.Is(err, jules.ErrBadRequest):
 			return nil, status.Error(codes.InvalidArgument, err.Error())
 		case errors.Is(err, jules.ErrNotFound), errors.Is(err, jules.ErrRateLimited), errors.Is(err, jules.ErrUnavailable),
 			errors.Is(err, jules.ErrUnauthenticated), errors.Is(err, jules.ErrPermissionDenied), errors.Is(err, jules.ErrNoKey):

@@ -26,6 +26,8 @@ var (
 	ErrBudgetExhausted = errors.New("daily jules session budget exhausted")
 	// ErrNoKey: the key source gave no API key.
 	ErrNoKey = errors.New("no jules api key")
+	// ErrInvalidMessage: a message to a session is empty or too large.
+	ErrInvalidMessage = errors.New("invalid message")
 	// ErrSessionNotActive: the session is pending, completed or failed, and takes no message.
 	ErrSessionNotActive = errors.New("the jules session is not active")
 )

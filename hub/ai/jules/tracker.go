@@ -508,10 +508,10 @@ func (t *Tracker) sendApproval(ctx context.Context, js *hubv1alpha1.JulesSession
 // Jules' answers about them are restored.
 func (t *Tracker) SendMessage(ctx context.Context, name, text, by string) error {
 	if strings.TrimSpace(text) == "" {
-		return fmt.Errorf("message jules session %s: the message is empty", name)
+		return fmt.Errorf("message jules session %s: %w: the message is empty", name, ErrInvalidMessage)
 	}
 	if len(text) > MaxPromptSize {
-		return fmt.Errorf("message jules session %s: the message is %d bytes, limit %d", name, len(text), MaxPromptSize)
+		return fmt.Errorf("message jules session %s: %w: the message is %d bytes, limit %d", name, ErrInvalidMessage, len(text), MaxPromptSize)
 	}
 	if err := t.cfg.Node.ReadBarrier(ctx); err != nil {
 		return fmt.Errorf("message jules session %s: %w", name, err)
