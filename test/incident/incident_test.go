@@ -22,7 +22,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/utils/ptr"
-	clusterv1 "open-cluster-management.io/api/cluster/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	hubv1alpha1 "github.com/kubedevaiops/kubedevaiops/api/hub/v1alpha1"
@@ -66,12 +65,12 @@ func TestIncidentLoop(t *testing.T) {
 		testbed.StartAgent(t, c, testbed.AgentOptions{Hub: hub.GRPCAddrs(), Token: tok.GetSecret(), CAHash: hub.CAHash(), Args: []string{"--analyze-interval=2s"}})
 	}
 	for _, c := range clusters {
-		testbed.Eventually(t, 2*time.Minute, c.Name+" available", func() error { return available(ctx, admin, c.Name) })
+		testbed.Eventually(t, 2*time.Minute, c.Name+" available", func() error { return testbed.ClusterAvailable(ctx, admin, c.Name) })
 	}
 	lowRollback := aiopsv1alpha1.AllowedAction{Type: aiopsv1alpha1.ActionRollbackWorkload, Risk: aiopsv1alpha1.RiskLow}
 	autonomous := aiopsv1alpha1.AIOpsPolicySpec{Autonomy: aiopsv1alpha1.AutonomyAutonomous, AllowedActions: []aiopsv1alpha1.AllowedAction{lowRollback},
 		BlastRadius: &aiopsv1alpha1.BlastRadius{MaxConcurrentClusters: 2, MaxActionsPerClusterPerHour: ptr.To[int32](20)}}
-	applyHubPolicy(ctx, t, admin, autonomous)
+	testbed.ApplyHubPolicy(ctx, t, admin, policyName, autonomous)
 	for i := range clusters {
 		applyLocalPolicy(ctx, t, kube[i], autonomous)
 		waitRolledOut(ctx, t, kube[i], "web:v1")
@@ -160,7 +159,7 @@ func TestIncidentLoop(t *testing.T) {
 	require.NoError(t, err)
 
 	t.Run("under recommend a plan waits, four eyes hold, and a rejected plan never runs", func(t *testing.T) {
-		applyHubPolicy(ctx, t, admin, humans)
+		testbed.ApplyHubPolicy(ctx, t, admin, policyName, humans)
 		seen := plansOf(ctx, t, admin, clusters[0].Name)
 		rollOut(ctx, t, kube[0], "web:v3", true)
 		plan := waitPlan(ctx, t, admin, clusters[0].Name, seen, hubv1alpha1.PlanProposed)
@@ -218,7 +217,7 @@ func TestIncidentLoop(t *testing.T) {
 	})
 
 	t.Run("a fix that does not verify is rolled back", func(t *testing.T) {
-		applyHubPolicy(ctx, t, admin, autonomous)
+		testbed.ApplyHubPolicy(ctx, t, admin, policyName, autonomous)
 		// Two bad rollouts in a row: the revision a rollback returns to crashes too.
 		seen := plansOf(ctx, t, admin, clusters[0].Name)
 		rollOut(ctx, t, kube[0], "web:v4", true)
@@ -249,7 +248,7 @@ func TestIncidentLoop(t *testing.T) {
 	t.Run("under a dry-run policy the fix is only dry-run", func(t *testing.T) {
 		dry := autonomous
 		dry.DryRun = true
-		applyHubPolicy(ctx, t, admin, dry)
+		testbed.ApplyHubPolicy(ctx, t, admin, policyName, dry)
 		applyLocalPolicy(ctx, t, kube[1], autonomous)
 		seen := plansOf(ctx, t, admin, clusters[1].Name)
 		rollOut(ctx, t, kube[1], "web:v6", true)
@@ -341,33 +340,6 @@ func applyLocalPolicy(ctx context.Context, t *testing.T, k client.Client, spec a
 }
 
 // ---- hub side ----
-
-func applyHubPolicy(ctx context.Context, t *testing.T, c fleetv1.FleetClient, spec aiopsv1alpha1.AIOpsPolicySpec) {
-	t.Helper()
-	p := aiopsv1alpha1.AIOpsPolicy{TypeMeta: metav1.TypeMeta{APIVersion: aiopsv1alpha1.GroupVersion.String(), Kind: "AIOpsPolicy"},
-		ObjectMeta: metav1.ObjectMeta{Name: policyName}, Spec: spec}
-	b, err := json.Marshal(p)
-	require.NoError(t, err)
-	_, err = c.ApplyPolicy(ctx, &fleetv1.ApplyPolicyRequest{Policy: &fleetv1.Resource{Kind: "AIOpsPolicy", Name: policyName, ObjectJson: b}})
-	require.NoError(t, err)
-}
-
-func available(ctx context.Context, c fleetv1.FleetClient, name string) error {
-	out, err := c.GetCluster(ctx, &fleetv1.GetClusterRequest{Name: name})
-	if err != nil {
-		return err
-	}
-	var mc clusterv1.ManagedCluster
-	if err := json.Unmarshal(out.GetCluster().GetObjectJson(), &mc); err != nil {
-		return err
-	}
-	for _, cond := range mc.Status.Conditions {
-		if cond.Type == clusterv1.ManagedClusterConditionAvailable && cond.Status == metav1.ConditionTrue {
-			return nil
-		}
-	}
-	return fmt.Errorf("%s not available: %v", name, mc.Status.Conditions)
-}
 
 func decode[T any](t *testing.T, r *fleetv1.Resource) *T {
 	t.Helper()

@@ -31,7 +31,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/utils/ptr"
-	clusterv1 "open-cluster-management.io/api/cluster/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	hubv1alpha1 "github.com/kubedevaiops/kubedevaiops/api/hub/v1alpha1"
@@ -85,12 +84,12 @@ func TestOnboardingThroughJules(t *testing.T) {
 	kube := clusterClient(t, cluster)
 	require.NoError(t, kube.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}))
 	agent := testbed.StartAgent(t, cluster, testbed.AgentOptions{Hub: hub.GRPCAddrs(), Token: tok.GetSecret(), CAHash: hub.CAHash(), Args: []string{"--analyze-interval=2s"}})
-	testbed.Eventually(t, 2*time.Minute, cluster.Name+" available", func() error { return available(ctx, admin, cluster.Name) })
+	testbed.Eventually(t, 2*time.Minute, cluster.Name+" available", func() error { return testbed.ClusterAvailable(ctx, admin, cluster.Name) })
 
 	policy := aiopsv1alpha1.AIOpsPolicySpec{Autonomy: aiopsv1alpha1.AutonomyAutonomous,
 		AllowedActions: []aiopsv1alpha1.AllowedAction{{Type: aiopsv1alpha1.ActionApplyManifests, Risk: aiopsv1alpha1.RiskLow}},
 		BlastRadius:    &aiopsv1alpha1.BlastRadius{MaxConcurrentClusters: 1, MaxActionsPerClusterPerHour: ptr.To[int32](20)}}
-	applyHubPolicy(ctx, t, admin, policy)
+	testbed.ApplyHubPolicy(ctx, t, admin, policyName, policy)
 	testbed.Eventually(t, time.Minute, "the local policy is stored", func() error {
 		return kube.Create(ctx, &aiopsv1alpha1.AIOpsPolicy{ObjectMeta: metav1.ObjectMeta{Name: policyName}, Spec: policy})
 	})
@@ -400,31 +399,6 @@ func clusterClient(t *testing.T, c *testbed.Cluster) client.Client {
 	k, err := client.New(c.Config, client.Options{Scheme: s})
 	require.NoError(t, err)
 	return k
-}
-
-func applyHubPolicy(ctx context.Context, t *testing.T, c fleetv1.FleetClient, spec aiopsv1alpha1.AIOpsPolicySpec) {
-	t.Helper()
-	p := aiopsv1alpha1.AIOpsPolicy{TypeMeta: metav1.TypeMeta{APIVersion: aiopsv1alpha1.GroupVersion.String(), Kind: "AIOpsPolicy"},
-		ObjectMeta: metav1.ObjectMeta{Name: policyName}, Spec: spec}
-	b, err := json.Marshal(p)
-	require.NoError(t, err)
-	_, err = c.ApplyPolicy(ctx, &fleetv1.ApplyPolicyRequest{Policy: &fleetv1.Resource{Kind: "AIOpsPolicy", Name: policyName, ObjectJson: b}})
-	require.NoError(t, err)
-}
-
-func available(ctx context.Context, c fleetv1.FleetClient, name string) error {
-	out, err := c.GetCluster(ctx, &fleetv1.GetClusterRequest{Name: name})
-	if err != nil {
-		return err
-	}
-	var mc clusterv1.ManagedCluster
-	if err := json.Unmarshal(out.GetCluster().GetObjectJson(), &mc); err != nil {
-		return err
-	}
-	if meta.IsStatusConditionTrue(mc.Status.Conditions, clusterv1.ManagedClusterConditionAvailable) {
-		return nil
-	}
-	return fmt.Errorf("%s not available: %v", name, mc.Status.Conditions)
 }
 
 func decode[T any](t *testing.T, r *fleetv1.Resource) *T {
